@@ -1,0 +1,294 @@
+/* lockstat: pthread lock wait and hold times from uprobes.
+ *
+ * Configuration comes as -D flags: TARGET_PID (tgid), SAMPLE_PER_10K (10000 = every acquisition),
+ * MAX_STATS, MAX_THREADS, MAX_HELD, MAX_HISTS, MAX_LOCKS, STACK_ENTRIES. */
+#include <uapi/linux/ptrace.h>
+#ifndef LOCKKIT_EMBEDDED
+#include "lockstat.h"
+#endif
+
+#define LK_EOWNERDEAD 130
+#define LK_ETIMEDOUT 110
+#define LK_EBUSY 16
+
+BPF_HASH(stats, struct lk_stat_key, struct lk_stat_val, MAX_STATS);
+BPF_HASH(pending, u32, struct lk_pending, MAX_THREADS);
+BPF_HASH(held, struct lk_held_key, struct lk_held, MAX_HELD);
+BPF_HASH(hists, struct lk_hist_key, u64, MAX_HISTS);
+BPF_HASH(inits, u64, struct lk_init, MAX_LOCKS);
+BPF_HASH(condwaits, u32, u64, MAX_THREADS);
+BPF_STACK_TRACE(stacks, STACK_ENTRIES);
+BPF_ARRAY(drops, u64, LK_DROP_MAX);
+
+static __always_inline void count_drop(int why) {
+  u64 *c = drops.lookup(&why);
+  if (c)
+    __sync_fetch_and_add(c, 1);
+}
+
+static __always_inline int traced(void) {
+  return (bpf_get_current_pid_tgid() >> 32) == TARGET_PID;
+}
+
+static __always_inline u32 current_tid(void) { return (u32)bpf_get_current_pid_tgid(); }
+
+/* At function entry the frame-pointer walk starts from the caller's frame and so skips the direct
+ * caller; its return address sits at the stack pointer. */
+static __always_inline u64 entry_caller(struct pt_regs *ctx) {
+  u64 ret = 0;
+  bpf_probe_read_user(&ret, sizeof(ret), (void *)PT_REGS_SP(ctx));
+  return ret;
+}
+
+static __always_inline int user_stack(struct pt_regs *ctx) {
+  int id = stacks.get_stackid(ctx, BPF_F_USER_STACK);
+  if (id < 0)
+    count_drop(LK_DROP_STACK_LOST);
+  return id;
+}
+
+static __always_inline void hist_add(u64 lock, u32 tid, u16 which, u64 ns) {
+  struct lk_hist_key k = {};
+  k.lock = lock;
+  k.tid = tid;
+  k.which = which;
+  k.slot = lk_log2_slot(ns / 1000);
+  u64 *c = hists.lookup(&k);
+  if (c) {
+    __sync_fetch_and_add(c, 1);
+    return;
+  }
+  u64 one = 1;
+  if (hists.insert(&k, &one) != 0) {
+    c = hists.lookup(&k); /* raced with another CPU inserting the same key */
+    if (c)
+      __sync_fetch_and_add(c, 1);
+    else
+      count_drop(LK_DROP_HIST_FULL);
+  }
+}
+
+static __always_inline struct lk_stat_val *stat_row(struct lk_stat_key *k) {
+  struct lk_stat_val *v = stats.lookup(k);
+  if (v)
+    return v;
+  struct lk_stat_val zero = {};
+  zero.wait_min = ~0ULL;
+  zero.hold_min = ~0ULL;
+  stats.insert(k, &zero);
+  v = stats.lookup(k);
+  if (!v)
+    count_drop(LK_DROP_STATS_FULL);
+  return v;
+}
+
+static __always_inline int on_init(struct pt_regs *ctx, u32 kind) {
+  if (!traced())
+    return 0;
+  u64 lock = PT_REGS_PARM1(ctx);
+  struct lk_init in = {};
+  in.caller = entry_caller(ctx);
+  in.stackid = user_stack(ctx);
+  in.tid = current_tid();
+  in.kind = kind;
+  if (inits.update(&lock, &in) != 0)
+    count_drop(LK_DROP_INIT_FULL);
+  return 0;
+}
+
+int mutex_init_enter(struct pt_regs *ctx) { return on_init(ctx, LK_MUTEX); }
+int rwlock_init_enter(struct pt_regs *ctx) { return on_init(ctx, LK_RWLOCK); }
+int spin_init_enter(struct pt_regs *ctx) { return on_init(ctx, LK_SPIN); }
+
+static __always_inline int lock_enter(struct pt_regs *ctx, u32 kind, u32 mode, u32 op) {
+  if (!traced())
+    return 0;
+  u32 tid = current_tid();
+  struct lk_pending p = {};
+  p.lock = PT_REGS_PARM1(ctx);
+  if (SAMPLE_PER_10K < 10000) {
+    /* Decide once per outermost acquisition; nested re-locks of a sampled lock follow it. */
+    struct lk_held_key hk = {};
+    hk.lock = p.lock;
+    hk.tid = tid;
+    if (!held.lookup(&hk) && bpf_get_prandom_u32() % 10000 >= SAMPLE_PER_10K)
+      return 0;
+  }
+  p.caller = entry_caller(ctx);
+  p.stackid = user_stack(ctx);
+  p.kind = kind;
+  p.mode = mode;
+  p.op = op;
+  p.ts = bpf_ktime_get_ns(); /* last, so that the probe's own work is not counted as waiting */
+  if (pending.update(&tid, &p) != 0)
+    count_drop(LK_DROP_PENDING_FULL);
+  return 0;
+}
+
+int mutex_lock_enter(struct pt_regs *ctx) { return lock_enter(ctx, LK_MUTEX, LK_EXCLUSIVE, LK_OP_LOCK); }
+int mutex_trylock_enter(struct pt_regs *ctx) { return lock_enter(ctx, LK_MUTEX, LK_EXCLUSIVE, LK_OP_TRY); }
+int mutex_timedlock_enter(struct pt_regs *ctx) { return lock_enter(ctx, LK_MUTEX, LK_EXCLUSIVE, LK_OP_TIMED); }
+int rwlock_rdlock_enter(struct pt_regs *ctx) { return lock_enter(ctx, LK_RWLOCK, LK_SHARED, LK_OP_LOCK); }
+int rwlock_tryrdlock_enter(struct pt_regs *ctx) { return lock_enter(ctx, LK_RWLOCK, LK_SHARED, LK_OP_TRY); }
+int rwlock_timedrdlock_enter(struct pt_regs *ctx) { return lock_enter(ctx, LK_RWLOCK, LK_SHARED, LK_OP_TIMED); }
+int rwlock_wrlock_enter(struct pt_regs *ctx) { return lock_enter(ctx, LK_RWLOCK, LK_EXCLUSIVE, LK_OP_LOCK); }
+int rwlock_trywrlock_enter(struct pt_regs *ctx) { return lock_enter(ctx, LK_RWLOCK, LK_EXCLUSIVE, LK_OP_TRY); }
+int rwlock_timedwrlock_enter(struct pt_regs *ctx) { return lock_enter(ctx, LK_RWLOCK, LK_EXCLUSIVE, LK_OP_TIMED); }
+int spin_lock_enter(struct pt_regs *ctx) { return lock_enter(ctx, LK_SPIN, LK_EXCLUSIVE, LK_OP_LOCK); }
+int spin_trylock_enter(struct pt_regs *ctx) { return lock_enter(ctx, LK_SPIN, LK_EXCLUSIVE, LK_OP_TRY); }
+
+int lock_return(struct pt_regs *ctx) {
+  u64 now = bpf_ktime_get_ns();
+  u32 tid = current_tid();
+  struct lk_pending *pp = pending.lookup(&tid);
+  if (!pp)
+    return 0;
+  struct lk_pending p = *pp;
+  pending.delete(&tid);
+
+  int rc = (int)PT_REGS_RC(ctx);
+  int acquired = rc == 0 || (p.kind == LK_MUTEX && rc == LK_EOWNERDEAD);
+  u64 wait = now - p.ts;
+
+  struct lk_stat_key k = {};
+  k.lock = p.lock;
+  k.caller = p.caller;
+  k.tid = tid;
+  k.stackid = p.stackid;
+  k.kind = p.kind;
+  k.mode = p.mode;
+  struct lk_stat_val *v = stat_row(&k);
+
+  if (!acquired) {
+    if (!v)
+      return 0;
+    if (p.op == LK_OP_TRY && rc == LK_EBUSY) {
+      __sync_fetch_and_add(&v->failed_trylocks, 1);
+    } else if (p.op == LK_OP_TIMED && rc == LK_ETIMEDOUT) {
+      /* The thread really waited, it just gave up: the wait counts, the acquisition does not. */
+      __sync_fetch_and_add(&v->timeouts, 1);
+      __sync_fetch_and_add(&v->wait_ns, wait);
+      if (wait > v->wait_max)
+        v->wait_max = wait;
+      hist_add(p.lock, tid, LK_WAIT, wait);
+    } else {
+      __sync_fetch_and_add(&v->errors, 1);
+    }
+    return 0;
+  }
+
+  struct lk_held_key hk = {};
+  hk.lock = p.lock;
+  hk.tid = tid;
+  struct lk_held *h = held.lookup(&hk);
+  if (h) {
+    h->depth += 1; /* recursive mutex or a second read lock: the outermost hold continues */
+  } else {
+    struct lk_held nh = {};
+    nh.acquired = now;
+    nh.caller = p.caller;
+    nh.stackid = p.stackid;
+    nh.kind = p.kind;
+    nh.mode = p.mode;
+    nh.depth = 1;
+    if (held.update(&hk, &nh) != 0)
+      count_drop(LK_DROP_HELD_FULL);
+  }
+  if (!v)
+    return 0;
+  __sync_fetch_and_add(&v->acquisitions, 1);
+  __sync_fetch_and_add(&v->wait_ns, wait);
+  if (wait < v->wait_min)
+    v->wait_min = wait;
+  if (wait > v->wait_max)
+    v->wait_max = wait;
+  hist_add(p.lock, tid, LK_WAIT, wait);
+  return 0;
+}
+
+int unlock_enter(struct pt_regs *ctx) {
+  if (!traced())
+    return 0;
+  u64 now = bpf_ktime_get_ns();
+  struct lk_held_key hk = {};
+  hk.lock = PT_REGS_PARM1(ctx);
+  hk.tid = current_tid();
+  struct lk_held *h = held.lookup(&hk);
+  if (!h)
+    return 0;
+  if (h->depth > 1) {
+    h->depth -= 1;
+    return 0;
+  }
+  u64 elapsed = now - h->acquired;
+  u64 hold = elapsed > h->paused_ns ? elapsed - h->paused_ns : 0;
+  struct lk_stat_key k = {};
+  k.lock = hk.lock;
+  k.caller = h->caller;
+  k.tid = hk.tid;
+  k.stackid = h->stackid;
+  k.kind = h->kind;
+  k.mode = h->mode;
+  held.delete(&hk);
+  struct lk_stat_val *v = stat_row(&k);
+  if (!v)
+    return 0;
+  __sync_fetch_and_add(&v->holds, 1);
+  __sync_fetch_and_add(&v->hold_ns, hold);
+  if (hold < v->hold_min)
+    v->hold_min = hold;
+  if (hold > v->hold_max)
+    v->hold_max = hold;
+  hist_add(hk.lock, hk.tid, LK_HOLD, hold);
+  return 0;
+}
+
+/* pthread_cond_wait(cond, mutex) releases the mutex inside and takes it back before returning,
+ * without going through the exported lock functions: pause the hold instead. */
+int cond_wait_enter(struct pt_regs *ctx) {
+  if (!traced())
+    return 0;
+  u32 tid = current_tid();
+  u64 mutex = PT_REGS_PARM2(ctx);
+  struct lk_held_key hk = {};
+  hk.lock = mutex;
+  hk.tid = tid;
+  struct lk_held *h = held.lookup(&hk);
+  if (!h)
+    return 0;
+  h->pause_start = bpf_ktime_get_ns();
+  if (condwaits.update(&tid, &mutex) != 0)
+    count_drop(LK_DROP_COND_FULL);
+  return 0;
+}
+
+int cond_wait_return(struct pt_regs *ctx) {
+  u64 now = bpf_ktime_get_ns();
+  u32 tid = current_tid();
+  u64 *mp = condwaits.lookup(&tid);
+  if (!mp)
+    return 0;
+  struct lk_held_key hk = {};
+  hk.lock = *mp;
+  hk.tid = tid;
+  condwaits.delete(&tid);
+  struct lk_held *h = held.lookup(&hk);
+  if (!h || h->pause_start == 0)
+    return 0;
+  u64 paused = now - h->pause_start;
+  h->paused_ns += paused;
+  h->pause_start = 0;
+  struct lk_stat_key k = {};
+  k.lock = hk.lock;
+  k.caller = h->caller;
+  k.tid = tid;
+  k.stackid = h->stackid;
+  k.kind = h->kind;
+  k.mode = h->mode;
+  struct lk_stat_val *v = stat_row(&k);
+  if (!v)
+    return 0;
+  __sync_fetch_and_add(&v->cond_waits, 1);
+  __sync_fetch_and_add(&v->cond_wait_ns, paused);
+  return 0;
+}

@@ -1,0 +1,92 @@
+/* lockstat: every struct that crosses the kernel/user boundary. Included by lockstat.bpf.c (the
+ * build prepends it to the embedded BPF text) and by the C++ reader, which static_asserts sizes. */
+#ifndef LOCKKIT_LOCKSTAT_H
+#define LOCKKIT_LOCKSTAT_H
+
+#ifndef LOCKKIT_EMBEDDED
+#include "common.h"
+#endif
+
+enum lk_kind { LK_MUTEX = 0, LK_RWLOCK = 1, LK_SPIN = 2 };
+enum lk_mode { LK_EXCLUSIVE = 0, LK_SHARED = 1 };
+enum lk_op { LK_OP_LOCK = 0, LK_OP_TRY = 1, LK_OP_TIMED = 2 };
+enum lk_which { LK_WAIT = 0, LK_HOLD = 1 };
+
+/* Reasons BPF could not record something; counted in the `drops` array and shown by reports. */
+enum lk_drop {
+  LK_DROP_STATS_FULL = 0,  /* stats map full: an acquisition or hold was not recorded */
+  LK_DROP_PENDING_FULL,    /* too many threads inside lock calls at once */
+  LK_DROP_HELD_FULL,       /* too many locks held at once: the hold was not timed */
+  LK_DROP_HIST_FULL,       /* histogram map full */
+  LK_DROP_INIT_FULL,       /* init-stack map full */
+  LK_DROP_STACK_LOST,      /* a stack could not be stored (map full or hash collision) */
+  LK_DROP_COND_FULL,       /* too many threads inside cond waits at once */
+  LK_DROP_MAX
+};
+
+/* One row of statistics: per lock, thread, acquisition stack. */
+struct lk_stat_key {
+  __u64 lock;
+  __u64 caller;   /* return address of the lock call: the direct caller the FP walk skips */
+  __u32 tid;
+  __s32 stackid;  /* user stack at the lock call; negative when lost */
+  __u32 kind;
+  __u32 mode;
+};
+
+struct lk_stat_val {
+  __u64 acquisitions;  /* successful lock calls (including recursive re-locks) */
+  __u64 failed_trylocks;
+  __u64 timeouts;      /* timed locks that gave up (their wait is counted) */
+  __u64 errors;        /* other error returns */
+  __u64 wait_ns, wait_min, wait_max;
+  __u64 holds;         /* completed holds: outermost lock to its matching unlock */
+  __u64 hold_ns, hold_min, hold_max;
+  __u64 cond_waits;    /* condition-variable waits while held (excluded from hold) */
+  __u64 cond_wait_ns;
+};
+
+/* A thread inside a lock call, between entry and return. */
+struct lk_pending {
+  __u64 lock;
+  __u64 ts;
+  __u64 caller;
+  __s32 stackid;
+  __u32 kind;
+  __u32 mode;
+  __u32 op;
+};
+
+struct lk_held_key {
+  __u64 lock;
+  __u32 tid;
+  __u32 pad;
+};
+
+struct lk_held {
+  __u64 acquired;
+  __u64 paused_ns;    /* time released inside pthread_cond_*wait */
+  __u64 pause_start;  /* non-zero while inside a cond wait */
+  __u64 caller;
+  __s32 stackid;
+  __u32 kind;
+  __u32 mode;
+  __u32 depth;        /* recursive mutex / repeated read lock nesting */
+};
+
+struct lk_hist_key {
+  __u64 lock;
+  __u32 tid;
+  __u16 which; /* LK_WAIT or LK_HOLD */
+  __u16 slot;  /* lk_log2_slot(time in microseconds) */
+};
+
+struct lk_init {
+  __u64 caller;
+  __s32 stackid;
+  __u32 tid;
+  __u32 kind;
+  __u32 pad;
+};
+
+#endif

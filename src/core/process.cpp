@@ -1,0 +1,255 @@
+#include "core/process.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <sstream>
+
+#include "core/elf.h"
+#include "core/util.h"
+
+namespace lockkit {
+
+namespace {
+
+sigset_t stop_set() {
+  sigset_t s;
+  sigemptyset(&s);
+  sigaddset(&s, SIGINT);
+  sigaddset(&s, SIGTERM);
+  sigaddset(&s, SIGHUP);
+  return s;
+}
+
+int open_pidfd(pid_t pid) { return int(syscall(SYS_pidfd_open, pid, 0)); }
+
+std::string readlink_str(const std::string& p) {
+  char buf[PATH_MAX];
+  ssize_t n = readlink(p.c_str(), buf, sizeof(buf) - 1);
+  if (n < 0) return "";
+  buf[n] = '\0';
+  return buf;
+}
+
+bool defines_function(const std::string& path, const std::string& fn) {
+  try {
+    for (auto& s : ElfFile::open_cached(path)->find(fn))
+      if (s.is_function) return true;
+  } catch (const ToolError&) {
+  }
+  return false;
+}
+
+}  // namespace
+
+StopSignals::StopSignals() {
+  sigset_t s = stop_set();
+  if (sigprocmask(SIG_BLOCK, &s, nullptr) != 0) throw ToolError("sigprocmask failed");
+  fd_ = signalfd(-1, &s, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (fd_ < 0) throw ToolError("signalfd: " + errno_text(errno));
+}
+
+StopSignals::~StopSignals() {
+  if (fd_ >= 0) close(fd_);
+}
+
+int StopSignals::take() {
+  signalfd_siginfo si;
+  ssize_t n = read(fd_, &si, sizeof(si));
+  return n == ssize_t(sizeof(si)) ? int(si.ssi_signo) : 0;
+}
+
+bool process_exists(pid_t pid) { return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM); }
+
+Target Target::attach(pid_t pid) {
+  Target t;
+  t.pid_ = pid;
+  t.pidfd_ = open_pidfd(pid);
+  if (t.pidfd_ < 0) {
+    if (errno == ESRCH) throw ToolError(fmt::format("no process with pid {}", pid));
+    throw ToolError(fmt::format("cannot follow pid {}: {}", pid, errno_text(errno)));
+  }
+  t.exe_ = readlink_str(fmt::format("/proc/{}/exe", pid));
+  if (ends_with(t.exe_, " (deleted)")) t.exe_.resize(t.exe_.size() - 10);
+  return t;
+}
+
+std::string resolve_command(const std::string& name) {
+  auto executable = [](const std::string& p) { return access(p.c_str(), X_OK) == 0 && !is_directory(p); };
+  if (name.find('/') != std::string::npos) {
+    if (!path_exists(name)) throw UsageError(fmt::format("{}: no such file", name));
+    if (!executable(name)) throw UsageError(fmt::format("{}: not executable", name));
+    char buf[PATH_MAX];
+    return realpath(name.c_str(), buf) ? std::string(buf) : name;
+  }
+  const char* path = std::getenv("PATH");
+  for (auto& dir : split(path ? path : "/usr/local/bin:/usr/bin:/bin", ':')) {
+    std::string p = (dir.empty() ? "." : dir) + "/" + name;
+    if (executable(p)) {
+      char buf[PATH_MAX];
+      return realpath(p.c_str(), buf) ? std::string(buf) : p;
+    }
+  }
+  throw UsageError(fmt::format("{}: command not found", name));
+}
+
+Target Target::spawn(const std::vector<std::string>& argv) {
+  if (argv.empty()) throw UsageError("no command given after --");
+  Target t;
+  t.exe_ = resolve_command(argv[0]);
+  int go[2], err[2];
+  if (pipe2(go, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0)
+    throw ToolError("pipe: " + errno_text(errno));
+  std::vector<char*> args;
+  for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = fork();
+  if (pid < 0) throw ToolError("fork: " + errno_text(errno));
+  if (pid == 0) {
+    close(go[1]);
+    close(err[0]);
+    sigset_t s = stop_set();
+    sigprocmask(SIG_UNBLOCK, &s, nullptr);
+    char c;
+    ssize_t n;
+    do n = read(go[0], &c, 1);
+    while (n < 0 && errno == EINTR);
+    if (n != 1) _exit(127);  // the tool went away before tracing started
+    execv(t.exe_.c_str(), args.data());
+    int e = errno;
+    ssize_t w = write(err[1], &e, sizeof(e));
+    (void)w;
+    _exit(127);
+  }
+  close(go[0]);
+  close(err[1]);
+  t.pid_ = pid;
+  t.spawned_ = true;
+  t.go_fd_ = go[1];
+  t.err_fd_ = err[0];
+  t.pidfd_ = open_pidfd(pid);
+  return t;
+}
+
+Target::Target(Target&& o) noexcept
+    : pid_(o.pid_), pidfd_(o.pidfd_), go_fd_(o.go_fd_), err_fd_(o.err_fd_), spawned_(o.spawned_),
+      released_(o.released_), exe_(std::move(o.exe_)), status_(o.status_) {
+  o.pidfd_ = o.go_fd_ = o.err_fd_ = -1;
+  o.pid_ = -1;
+  o.spawned_ = false;
+}
+
+Target::~Target() {
+  if (go_fd_ >= 0) close(go_fd_);  // an unreleased child sees EOF and exits
+  if (err_fd_ >= 0) close(err_fd_);
+  if (spawned_ && !status_) {
+    if (!released_) {
+      int st;
+      waitpid(pid_, &st, 0);
+    }
+  }
+  if (pidfd_ >= 0) close(pidfd_);
+}
+
+void Target::release() {
+  if (!spawned_ || released_) return;
+  released_ = true;
+  char c = 'g';
+  if (write(go_fd_, &c, 1) != 1) throw ToolError("cannot start the command");
+  close(go_fd_);
+  go_fd_ = -1;
+  int e = 0;
+  ssize_t n;
+  do n = read(err_fd_, &e, sizeof(e));
+  while (n < 0 && errno == EINTR);
+  close(err_fd_);
+  err_fd_ = -1;
+  if (n == ssize_t(sizeof(e))) {
+    int st;
+    waitpid(pid_, &st, 0);
+    status_ = 127;
+    throw ToolError(fmt::format("cannot run {}: {}", exe_, errno_text(e)));
+  }
+}
+
+bool Target::exited() {
+  if (status_) return true;
+  if (spawned_) {
+    int st;
+    pid_t r = waitpid(pid_, &st, WNOHANG);
+    if (r == pid_) {
+      status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+      return true;
+    }
+    return false;
+  }
+  if (pidfd_ >= 0) {
+    pollfd p{pidfd_, POLLIN, 0};
+    return poll(&p, 1, 0) > 0;
+  }
+  return !process_exists(pid_);
+}
+
+bool Target::running_program() const {
+  if (!spawned_) return true;
+  std::string exe = readlink_str(fmt::format("/proc/{}/exe", pid_));
+  return released_ && exe == exe_;
+}
+
+Wake wait_until(uint64_t deadline_ns, StopSignals& sig, Target* target) {
+  for (;;) {
+    if (target && target->exited()) return Wake::TargetExit;
+    uint64_t now = monotonic_ns();
+    if (now >= deadline_ns) return Wake::Timeout;
+    uint64_t left_ms = (deadline_ns - now + 999999) / 1000000;
+    pollfd fds[2] = {{sig.fd(), POLLIN, 0}, {target ? target->pidfd() : -1, POLLIN, 0}};
+    int r = poll(fds, 2, int(std::min<uint64_t>(left_ms, 1000)));
+    if (r < 0 && errno != EINTR) throw ToolError("poll: " + errno_text(errno));
+    if (r > 0 && (fds[0].revents & POLLIN) && sig.take() != 0) return Wake::Signal;
+  }
+}
+
+std::string resolve_pthread_library(pid_t pid, const std::string& exe,
+                                    const std::string& override_path) {
+  if (!override_path.empty()) {
+    if (!path_exists(override_path)) throw UsageError(override_path + ": no such file");
+    if (!defines_function(override_path, "pthread_mutex_lock"))
+      throw UsageError(override_path + " does not define pthread_mutex_lock");
+    char buf[PATH_MAX];
+    return realpath(override_path.c_str(), buf) ? std::string(buf) : override_path;
+  }
+  if (!exe.empty() && defines_function(exe, "pthread_mutex_lock")) return exe;  // static binary
+  // Candidates from the target's maps, else from our own (same loader and libc for a command).
+  std::string maps_pid = pid > 0 && process_exists(pid) ? std::to_string(pid) : "self";
+  auto maps = read_file("/proc/" + maps_pid + "/maps");
+  std::string libc, libpthread;
+  if (maps) {
+    std::istringstream in(*maps);
+    std::string line;
+    while (std::getline(in, line)) {
+      auto slash = line.find('/');
+      if (slash == std::string::npos) continue;
+      std::string path = line.substr(slash);
+      std::string base = basename_of(path);
+      if (starts_with(base, "libpthread.so") && libpthread.empty()) libpthread = path;
+      if (starts_with(base, "libc.so") && libc.empty()) libc = path;
+    }
+  }
+  if (maps_pid != "self" && libpthread.empty() && libc.empty() && !exe.empty())
+    throw ToolError(fmt::format("pid {} maps no libc or libpthread and does not define "
+                                "pthread_mutex_lock; use --binary PATH", pid));
+  if (!libpthread.empty() && defines_function(libpthread, "pthread_mutex_lock")) return libpthread;
+  if (!libc.empty() && defines_function(libc, "pthread_mutex_lock")) return libc;
+  throw ToolError("cannot find the library holding pthread_mutex_lock; use --binary PATH");
+}
+
+}  // namespace lockkit

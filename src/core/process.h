@@ -1,0 +1,80 @@
+// The traced process: attach to a running pid or start a command paused until probes are in place;
+// notice when it exits; stop on SIGINT/SIGTERM/SIGHUP; find the library holding pthread functions.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace lockkit {
+
+// Blocks SIGINT, SIGTERM and SIGHUP for the whole process and reads them from a signalfd, so a
+// signal can never interrupt the tool half-way: it ends the wait loop and the tool reports and
+// detaches. Create it first thing in main(), before any thread starts.
+class StopSignals {
+ public:
+  StopSignals();
+  ~StopSignals();
+  int fd() const { return fd_; }
+  // The signal that arrived, or 0.
+  int take();
+
+ private:
+  int fd_ = -1;
+};
+
+class Target {
+ public:
+  // Follows an existing process. Throws ToolError when it does not exist.
+  static Target attach(pid_t pid);
+  // Starts argv[0] (searched in PATH) with signals restored, held before exec until release().
+  static Target spawn(const std::vector<std::string>& argv);
+  Target(Target&&) noexcept;
+  Target& operator=(Target&&) = delete;
+  ~Target();
+
+  pid_t pid() const { return pid_; }
+  bool spawned() const { return spawned_; }
+  // Absolute path of the program (the command's resolved path, or /proc/PID/exe).
+  const std::string& exe() const { return exe_; }
+  int pidfd() const { return pidfd_; }
+  // Lets a spawned command exec. Throws ToolError when exec fails (e.g. permission denied).
+  void release();
+  bool exited();
+  // Exit status of a spawned command once it exited (shell convention for signals: 128+N).
+  std::optional<int> exit_status() const { return status_; }
+  // True once the process runs the expected program (after exec for spawned commands).
+  bool running_program() const;
+
+ private:
+  Target() = default;
+  pid_t pid_ = -1;
+  int pidfd_ = -1;
+  int go_fd_ = -1;    // spawned: write end the child waits on
+  int err_fd_ = -1;   // spawned: CLOEXEC pipe carrying exec's errno
+  bool spawned_ = false;
+  bool released_ = false;
+  std::string exe_;
+  std::optional<int> status_;
+};
+
+enum class Wake { Timeout, Signal, TargetExit };
+
+// Waits until `deadline_ns` (monotonic), a stop signal, or the target's exit.
+Wake wait_until(uint64_t deadline_ns, StopSignals& sig, Target* target);
+
+// Resolves a command name through PATH as execvp would. Throws UsageError when not found.
+std::string resolve_command(const std::string& name);
+
+// The file whose pthread_mutex_lock the target runs: `override_path` when given; the executable
+// when it is static (defines pthread_mutex_lock itself); libpthread.so.0 when it defines the
+// function (glibc < 2.34); else libc.so.6. Mapped files of `pid` are consulted when it runs.
+std::string resolve_pthread_library(pid_t pid, const std::string& exe,
+                                    const std::string& override_path);
+
+bool process_exists(pid_t pid);
+
+}  // namespace lockkit

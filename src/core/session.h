@@ -1,0 +1,73 @@
+// One BPF program's life: environment checks, compile with -D flags, attach with errors that name
+// the probe, detach everything when it ends. libbcc's noise is kept off the terminal.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ebpf {
+class BPF;
+}
+
+namespace lockkit {
+
+// Lines libbcc prints on this kind of kernel that mean nothing to the user.
+bool is_libbcc_noise(const std::string& line);
+
+// While alive, stderr (fd 2) goes to a temporary file; on destruction the captured lines that are
+// not libbcc noise are written back to the real stderr.
+class StderrFilter {
+ public:
+  StderrFilter();
+  ~StderrFilter();
+  // Stops capturing and returns what was captured (noise removed) instead of printing it.
+  std::string take();
+  StderrFilter(const StderrFilter&) = delete;
+  StderrFilter& operator=(const StderrFilter&) = delete;
+
+ private:
+  std::string finish();
+  int saved_ = -1;
+  int tmp_ = -1;
+};
+
+// Checks the host can run BPF at all (root, tracefs mounted or mountable, kernel headers); prints
+// the one-line header note when it falls back. Throws ToolError with a clear reason.
+void prepare_environment(const std::string& tool);
+
+// Mounts tracefs at /sys/kernel/tracing when no tracefs is mounted. Throws ToolError on failure.
+void ensure_tracefs();
+
+class Session {
+ public:
+  explicit Session(std::string tool);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Compiles `text`; `defines` become -D flags. Throws ToolError with the compiler's message.
+  void compile(const std::string& text, const std::vector<std::string>& defines);
+  // Attaches `fn` at `addr` (a linked vaddr, 0 to resolve `symbol`) of `binary` for `pid`.
+  void attach_uprobe(const std::string& binary, const std::string& symbol, uint64_t addr,
+                     const std::string& fn, bool on_return, pid_t pid);
+  void attach_tracepoint(const std::string& category_name, const std::string& fn);
+  void attach_kprobe(const std::string& kernel_fn, const std::string& fn, bool on_return);
+  void detach_all();
+  size_t attached() const { return attached_; }
+
+  // File descriptor of a map declared in the program; throws ToolError when there is none.
+  int map_fd(const std::string& name);
+  ebpf::BPF& bpf() { return *bpf_; }
+  const std::string& tool() const { return tool_; }
+
+ private:
+  std::string tool_;
+  std::unique_ptr<ebpf::BPF> bpf_;
+  size_t attached_ = 0;
+};
+
+}  // namespace lockkit

@@ -1,0 +1,113 @@
+#include "core/symbolizer.h"
+
+#include <fmt/format.h>
+
+#include <sstream>
+
+#include "core/util.h"
+
+namespace lockkit {
+
+std::string format_frame(const Frame& f) {
+  if (f.resolved())
+    return f.module.empty() ? fmt::format("{}+{:#x}", f.function, f.offset)
+                            : fmt::format("{}+{:#x} [{}]", f.function, f.offset, f.module);
+  if (!f.module.empty()) return fmt::format("[unknown] [{}+{:#x}]", f.module, f.offset);
+  return fmt::format("[unknown] {:#x}", f.addr);
+}
+
+std::string frame_name(const Frame& f) { return f.resolved() ? f.function : "[unknown]"; }
+
+std::vector<MappedModule> modules_from_maps(const std::string& maps_text) {
+  std::vector<MappedModule> out;
+  std::istringstream in(maps_text);
+  std::string line;
+  while (std::getline(in, line)) {
+    // start-end perms offset dev inode path
+    std::istringstream ls(line);
+    std::string range, perms, offset, dev, inode, path;
+    if (!(ls >> range >> perms >> offset >> dev >> inode)) continue;
+    std::getline(ls, path);
+    path = trim(path);
+    if (path.empty() || path[0] != '/' || inode == "0") continue;
+    if (ends_with(path, " (deleted)")) continue;
+    auto dash = range.find('-');
+    if (dash == std::string::npos) continue;
+    uint64_t start = std::stoull(range.substr(0, dash), nullptr, 16);
+    uint64_t off = std::stoull(offset, nullptr, 16);
+    bool known = false;
+    for (auto& m : out)
+      if (m.path == path) known = true;
+    if (known) continue;  // the first mapping of a file fixes its bias
+    std::shared_ptr<const ElfFile> elf;
+    try {
+      elf = ElfFile::open_cached(path);
+    } catch (const ToolError&) {
+      continue;  // not ELF (locale archives, fonts, ...)
+    }
+    uint64_t vaddr = 0;
+    if (!elf->offset_to_vaddr(off, &vaddr)) continue;
+    MappedModule m;
+    m.path = path;
+    m.elf = elf;
+    m.bias = elf->is_shared_or_pie() ? start - vaddr : 0;
+    m.lo = elf->min_vaddr() + m.bias;
+    m.hi = elf->max_vaddr() + m.bias;
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+ProcessSymbolizer::ProcessSymbolizer(pid_t pid) : pid_(pid) {}
+
+bool ProcessSymbolizer::refresh() {
+  auto text = read_file(fmt::format("/proc/{}/maps", pid_));
+  if (!text || text->empty()) return false;
+  if (*text == last_maps_) return true;
+  last_maps_ = *text;
+  add_modules(modules_from_maps(*text));
+  return true;
+}
+
+void ProcessSymbolizer::add_modules(const std::vector<MappedModule>& mods) {
+  for (auto it = mods.rbegin(); it != mods.rend(); ++it) {
+    bool dup = false;
+    for (auto& m : modules_)
+      if (m.path == it->path && m.bias == it->bias) dup = true;
+    if (!dup) modules_.insert(modules_.begin(), *it);
+  }
+}
+
+const MappedModule* ProcessSymbolizer::module_for(uint64_t addr) const {
+  for (auto& m : modules_)
+    if (addr >= m.lo && addr < m.hi) return &m;
+  return nullptr;
+}
+
+Frame ProcessSymbolizer::resolve(uint64_t addr) const {
+  Frame f;
+  f.addr = addr;
+  const MappedModule* m = module_for(addr);
+  if (m == nullptr) return f;
+  f.module = basename_of(m->path);
+  uint64_t vaddr = addr - m->bias;
+  f.offset = vaddr;
+  if (const ElfSymbol* s = m->elf->symbol_at(vaddr, true)) {
+    f.function = demangle(s->name);
+    f.offset = vaddr - s->addr;
+  }
+  return f;
+}
+
+std::optional<std::string> ProcessSymbolizer::data_symbol(uint64_t addr) const {
+  const MappedModule* m = module_for(addr);
+  if (m == nullptr) return std::nullopt;
+  uint64_t vaddr = addr - m->bias;
+  const ElfSymbol* s = m->elf->symbol_at(vaddr, false);
+  if (s == nullptr) return std::nullopt;
+  std::string name = demangle(s->name);
+  if (vaddr == s->addr) return name;
+  return fmt::format("{}+{:#x}", name, vaddr - s->addr);
+}
+
+}  // namespace lockkit

@@ -1,0 +1,59 @@
+// Address -> symbol for one process, from its memory maps and the ELF files behind them.
+// Maps are snapshotted while the process lives and kept (a union over snapshots), so frames and
+// data addresses of a process that has exited still resolve.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/elf.h"
+
+namespace lockkit {
+
+struct Frame {
+  uint64_t addr = 0;
+  std::string function;  // demangled; empty when unresolved
+  uint64_t offset = 0;   // from the function start
+  std::string module;    // file name of the module, or "" when the address is in no known module
+  bool resolved() const { return !function.empty(); }
+};
+
+// "name+0xoff [module]", "[unknown] [module+0xoff]" or "[unknown] 0xaddr".
+std::string format_frame(const Frame& f);
+// Just the function name, or "[unknown]" (for folded stacks).
+std::string frame_name(const Frame& f);
+
+struct MappedModule {
+  std::string path;
+  uint64_t bias = 0;  // runtime address = linked vaddr + bias
+  uint64_t lo = 0, hi = 0;  // runtime range covered by the load segments
+  std::shared_ptr<const ElfFile> elf;
+};
+
+// Parses /proc/PID/maps text into modules (exported for tests).
+std::vector<MappedModule> modules_from_maps(const std::string& maps_text);
+
+class ProcessSymbolizer {
+ public:
+  explicit ProcessSymbolizer(pid_t pid);
+  // Re-reads /proc/PID/maps while the process lives; returns false once it is gone.
+  bool refresh();
+  void add_modules(const std::vector<MappedModule>& mods);
+  Frame resolve(uint64_t addr) const;
+  // Names a data address (a global or static lock): "symbol" or "symbol+0xoff".
+  std::optional<std::string> data_symbol(uint64_t addr) const;
+  pid_t pid() const { return pid_; }
+
+ private:
+  const MappedModule* module_for(uint64_t addr) const;
+  pid_t pid_;
+  std::vector<MappedModule> modules_;  // newest first
+  std::string last_maps_;
+};
+
+}  // namespace lockkit

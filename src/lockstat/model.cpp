@@ -1,0 +1,261 @@
+#include "lockstat/model.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <set>
+
+namespace lockkit::lockstat {
+
+namespace {
+
+template <class K>
+std::string key_bytes(const K& k) {
+  return std::string(reinterpret_cast<const char*>(&k), sizeof(k));
+}
+
+void merge_val(lk_stat_val& a, const lk_stat_val& b) {
+  a.acquisitions += b.acquisitions;
+  a.failed_trylocks += b.failed_trylocks;
+  a.timeouts += b.timeouts;
+  a.errors += b.errors;
+  a.wait_ns += b.wait_ns;
+  a.wait_min = std::min<__u64>(a.wait_min, b.wait_min);
+  a.wait_max = std::max<__u64>(a.wait_max, b.wait_max);
+  a.holds += b.holds;
+  a.hold_ns += b.hold_ns;
+  a.hold_min = std::min<__u64>(a.hold_min, b.hold_min);
+  a.hold_max = std::max<__u64>(a.hold_max, b.hold_max);
+  a.cond_waits += b.cond_waits;
+  a.cond_wait_ns += b.cond_wait_ns;
+}
+
+uint64_t scaled(uint64_t v, double f) { return uint64_t(std::llround(double(v) * f)); }
+
+}  // namespace
+
+void merge_snapshot(Snapshot& total, const Snapshot& delta) {
+  std::map<std::string, size_t> index;
+  for (size_t i = 0; i < total.stats.size(); i++) index[key_bytes(total.stats[i].first)] = i;
+  for (auto& [k, v] : delta.stats) {
+    auto it = index.find(key_bytes(k));
+    if (it == index.end()) {
+      index[key_bytes(k)] = total.stats.size();
+      total.stats.emplace_back(k, v);
+    } else {
+      merge_val(total.stats[it->second].second, v);
+    }
+  }
+  std::map<std::string, size_t> hindex;
+  for (size_t i = 0; i < total.hists.size(); i++) hindex[key_bytes(total.hists[i].first)] = i;
+  for (auto& [k, v] : delta.hists) {
+    auto it = hindex.find(key_bytes(k));
+    if (it == hindex.end()) {
+      hindex[key_bytes(k)] = total.hists.size();
+      total.hists.emplace_back(k, v);
+    } else {
+      total.hists[it->second].second += v;
+    }
+  }
+}
+
+void Totals::add(const lk_stat_val& v) {
+  acquisitions += v.acquisitions;
+  failed_trylocks += v.failed_trylocks;
+  timeouts += v.timeouts;
+  errors += v.errors;
+  holds += v.holds;
+  cond_waits += v.cond_waits;
+  wait_ns += v.wait_ns;
+  wait_min = std::min<uint64_t>(wait_min, v.wait_min);
+  wait_max = std::max<uint64_t>(wait_max, v.wait_max);
+  hold_ns += v.hold_ns;
+  hold_min = std::min<uint64_t>(hold_min, v.hold_min);
+  hold_max = std::max<uint64_t>(hold_max, v.hold_max);
+  cond_wait_ns += v.cond_wait_ns;
+}
+
+void Totals::merge(const Totals& o) {
+  lk_stat_val v{};
+  v.acquisitions = o.acquisitions;
+  v.failed_trylocks = o.failed_trylocks;
+  v.timeouts = o.timeouts;
+  v.errors = o.errors;
+  v.holds = o.holds;
+  v.cond_waits = o.cond_waits;
+  v.wait_ns = o.wait_ns;
+  v.wait_min = o.wait_min;
+  v.wait_max = o.wait_max;
+  v.hold_ns = o.hold_ns;
+  v.hold_min = o.hold_min;
+  v.hold_max = o.hold_max;
+  v.cond_wait_ns = o.cond_wait_ns;
+  add(v);
+}
+
+void Totals::scale(double f) {
+  for (uint64_t* p : {&acquisitions, &failed_trylocks, &timeouts, &errors, &holds, &cond_waits,
+                      &wait_ns, &hold_ns, &cond_wait_ns})
+    *p = scaled(*p, f);
+}
+
+std::string LockStats::display_name() const {
+  if (symbol) return *symbol;
+  if (init_label) return fmt::format("#{}", init_label);
+  return fmt::format("{:#x}", addr);
+}
+
+int InitLabels::label(uint64_t addr) {
+  auto it = labels_.find(addr);
+  if (it != labels_.end()) return it->second;
+  int n = int(labels_.size()) + 1;
+  labels_[addr] = n;
+  return n;
+}
+
+const char* kind_name(uint32_t kind) {
+  switch (kind) {
+    case LK_MUTEX: return "mutex";
+    case LK_RWLOCK: return "rwlock";
+    case LK_SPIN: return "spinlock";
+  }
+  return "unknown";
+}
+
+std::string drop_reason_name(uint32_t reason) {
+  switch (reason) {
+    case LK_DROP_STATS_FULL: return "stats map full (events not recorded)";
+    case LK_DROP_PENDING_FULL: return "too many threads in lock calls (events not recorded)";
+    case LK_DROP_HELD_FULL: return "too many locks held at once (holds not timed)";
+    case LK_DROP_HIST_FULL: return "histogram map full (histogram samples lost)";
+    case LK_DROP_INIT_FULL: return "init map full (init stacks lost)";
+    case LK_DROP_STACK_LOST: return "stack traces lost";
+    case LK_DROP_COND_FULL: return "too many threads in cond waits (pauses not tracked)";
+  }
+  return fmt::format("reason {}", reason);
+}
+
+Report build_report(const Snapshot& snap, const Naming& naming, InitLabels& labels,
+                    double sample_percent) {
+  Report r;
+  r.sample_percent = sample_percent;
+  double f = sample_percent < 100 ? 100.0 / sample_percent : 1.0;
+
+  std::map<uint64_t, LockStats> locks;
+  // Per lock: tid -> ThreadStats; per (lock, tid): frames -> stack stats; per lock: frames -> stats.
+  std::map<uint64_t, std::map<uint32_t, ThreadStats>> threads;
+  std::map<uint64_t, std::map<uint32_t, std::map<std::vector<std::string>, Totals>>> thread_stacks;
+  std::map<uint64_t, std::map<std::vector<std::string>, Totals>> lock_stacks;
+  std::map<std::pair<int32_t, uint64_t>, std::vector<std::string>> frame_cache;
+
+  for (auto& [k, v] : snap.stats) {
+    LockStats& l = locks[k.lock];
+    l.addr = k.lock;
+    l.kind = k.kind;
+    l.totals.add(v);
+    if (k.kind == LK_RWLOCK) (k.mode == LK_SHARED ? l.read_acquisitions : l.write_acquisitions) += v.acquisitions;
+    ThreadStats& t = threads[k.lock][k.tid];
+    t.tid = k.tid;
+    t.totals.add(v);
+    auto fk = std::make_pair(k.stackid, k.caller);
+    auto fit = frame_cache.find(fk);
+    if (fit == frame_cache.end())
+      fit = frame_cache.emplace(fk, naming.frames ? naming.frames(k.stackid, k.caller)
+                                                  : std::vector<std::string>{})
+                .first;
+    thread_stacks[k.lock][k.tid][fit->second].add(v);
+    lock_stacks[k.lock][fit->second].add(v);
+  }
+  for (auto& [k, count] : snap.hists) {
+    uint64_t c = scaled(count, f);
+    auto& l = locks[k.lock];
+    if (l.addr == 0) l.addr = k.lock;  // histogram rows without stats rows (map full)
+    auto& t = threads[k.lock][k.tid];
+    t.tid = k.tid;
+    (k.which == LK_WAIT ? l.wait_hist : l.hold_hist).add_slot(k.slot, c);
+    (k.which == LK_WAIT ? t.wait_hist : t.hold_hist).add_slot(k.slot, c);
+  }
+
+  for (auto& [addr, l] : locks) {
+    l.totals.scale(f);
+    l.read_acquisitions = scaled(l.read_acquisitions, f);
+    l.write_acquisitions = scaled(l.write_acquisitions, f);
+    if (naming.data_symbol) l.symbol = naming.data_symbol(addr);
+    if (naming.init_stack) {
+      if (auto init = naming.init_stack(addr)) {
+        l.init_frames = init->first;
+        if (!l.symbol) l.init_label = labels.label(addr);
+      }
+    }
+    for (auto& [tid, t] : threads[addr]) {
+      t.totals.scale(f);
+      for (auto& [frames, tot] : thread_stacks[addr][tid]) {
+        StackStats s{frames, tot};
+        s.totals.scale(f);
+        t.stacks.push_back(std::move(s));
+      }
+      std::sort(t.stacks.begin(), t.stacks.end(),
+                [](const StackStats& a, const StackStats& b) { return a.totals.wait_ns > b.totals.wait_ns; });
+      l.threads.push_back(std::move(t));
+    }
+    for (auto& [frames, tot] : lock_stacks[addr]) {
+      StackStats s{frames, tot};
+      s.totals.scale(f);
+      l.stacks.push_back(std::move(s));
+    }
+    std::sort(l.stacks.begin(), l.stacks.end(),
+              [](const StackStats& a, const StackStats& b) { return a.totals.wait_ns > b.totals.wait_ns; });
+    r.locks.push_back(std::move(l));
+  }
+  apply_view(r, SortKey::Wait, 0, 0);
+  return r;
+}
+
+std::optional<SortKey> parse_sort_key(const std::string& s) {
+  if (s == "wait") return SortKey::Wait;
+  if (s == "hold") return SortKey::Hold;
+  if (s == "count") return SortKey::Count;
+  if (s == "max_wait") return SortKey::MaxWait;
+  if (s == "max_hold") return SortKey::MaxHold;
+  if (s == "avg_wait") return SortKey::AvgWait;
+  return std::nullopt;
+}
+
+void apply_view(Report& r, SortKey key, size_t top, uint64_t min_wait_ns) {
+  auto metric = [key](const LockStats& l) -> double {
+    switch (key) {
+      case SortKey::Wait: return double(l.totals.wait_ns);
+      case SortKey::Hold: return double(l.totals.hold_ns);
+      case SortKey::Count: return double(l.totals.acquisitions);
+      case SortKey::MaxWait: return double(l.totals.wait_max);
+      case SortKey::MaxHold: return double(l.totals.hold_max);
+      case SortKey::AvgWait: return l.totals.avg_wait();
+    }
+    return 0;
+  };
+  r.locks.erase(std::remove_if(r.locks.begin(), r.locks.end(),
+                               [&](const LockStats& l) { return l.totals.wait_ns < min_wait_ns; }),
+                r.locks.end());
+  std::stable_sort(r.locks.begin(), r.locks.end(), [&](const LockStats& a, const LockStats& b) {
+    double ma = metric(a), mb = metric(b);
+    if (ma != mb) return ma > mb;
+    return a.addr < b.addr;
+  });
+  if (top > 0 && r.locks.size() > top) r.locks.resize(top);
+  r.wait_hist = Log2Hist();
+  r.hold_hist = Log2Hist();
+  r.thread_hists.clear();
+  for (auto& l : r.locks) {
+    r.wait_hist.merge(l.wait_hist);
+    r.hold_hist.merge(l.hold_hist);
+    for (auto& t : l.threads) {
+      auto& th = r.thread_hists[t.tid];
+      th.first.merge(t.wait_hist);
+      th.second.merge(t.hold_hist);
+    }
+  }
+}
+
+}  // namespace lockkit::lockstat

@@ -1,0 +1,41 @@
+// lockstat's command line.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "lockstat/model.h"
+
+namespace lockkit::lockstat {
+
+struct Options {
+  pid_t pid = 0;
+  std::vector<std::string> command;  // after "--"
+  double duration_s = 0;             // 0 = until the target exits or Ctrl-C
+  double interval_s = 5;
+  bool reset = false;
+  size_t top = 10;                   // 0 = all
+  SortKey sort = SortKey::Wait;
+  std::string sort_name = "wait";
+  uint64_t min_wait_ns = 0;
+  double sample_percent = 100;
+  bool mutex = true, rwlock = true, spin = true;
+  bool spin_requested = false;       // --kinds named spin explicitly
+  bool per_thread = false;
+  std::string json;                  // "" none, "-" stdout, else a file
+  std::string folded;                // "" none
+  bool folded_hold = false;
+  size_t stack_depth = 0;            // 0 = whole stacks
+  size_t stack_storage = 16384;
+  std::string binary;
+  bool help = false;
+  std::string help_text;
+};
+
+// Parses argv (argv[0] is the program name). Throws UsageError for bad input.
+Options parse_options(int argc, char** argv);
+
+}  // namespace lockkit::lockstat

@@ -1,0 +1,24 @@
+// lockstat's report formats: the text report, JSON (docs/lockstat.md) and folded stacks.
+#pragma once
+
+#include <ostream>
+#include <string>
+
+#include "lockstat/model.h"
+
+namespace lockkit::lockstat {
+
+struct TextOptions {
+  std::string sort_name = "wait";
+  bool per_thread_hists = false;
+  size_t stack_depth = 0;  // 0 = whole stacks
+  std::string header;      // e.g. "[12:00:05] interval 2, 5.0 s"
+};
+
+void write_text(std::ostream& os, const Report& r, const TextOptions& opt);
+void write_json(std::ostream& os, const Report& r, size_t stack_depth);
+// One line per (lock, stack): "frame_root;...;frame_leaf;lock_name value" with value the wait or
+// hold time in nanoseconds (function names only, so identical frames merge in flame graphs).
+void write_folded(std::ostream& os, const Report& r, bool hold);
+
+}  // namespace lockkit::lockstat
