@@ -122,6 +122,7 @@ void Session::attach_uprobe(const std::string& binary, const std::string& symbol
   if (!st.ok())
     throw ToolError(fmt::format("cannot attach {} to {} in {}: {}", on_return ? "uretprobe" : "uprobe",
                                 symbol, binary, attach_reason(st.msg(), quiet.take())));
+  probes_.push_back({on_return ? Probe::Uretprobe : Probe::Uprobe, binary, addr ? "" : symbol, addr, pid});
   attached_++;
 }
 
@@ -130,6 +131,7 @@ void Session::attach_tracepoint(const std::string& tp, const std::string& fn) {
   ebpf::StatusTuple st = bpf_->attach_tracepoint(tp, fn);
   if (!st.ok())
     throw ToolError(fmt::format("cannot attach tracepoint {}: {}", tp, attach_reason(st.msg(), quiet.take())));
+  probes_.push_back({Probe::Tracepoint, tp, "", 0, -1});
   attached_++;
 }
 
@@ -139,13 +141,30 @@ void Session::attach_kprobe(const std::string& kernel_fn, const std::string& fn,
   if (!st.ok())
     throw ToolError(fmt::format("cannot attach {} to {}: {}", on_return ? "kretprobe" : "kprobe",
                                 kernel_fn, attach_reason(st.msg(), quiet.take())));
+  probes_.push_back({on_return ? Probe::Kretprobe : Probe::Kprobe, kernel_fn, "", 0, -1});
   attached_++;
 }
 
 void Session::detach_all() {
   if (!bpf_) return;
   StderrFilter quiet;
-  bpf_->detach_all();
+  for (auto it = probes_.rbegin(); it != probes_.rend(); ++it) {
+    switch (it->type) {
+      case Probe::Uprobe:
+      case Probe::Uretprobe:
+        bpf_->detach_uprobe(it->where, it->symbol, it->addr,
+                            it->type == Probe::Uretprobe ? BPF_PROBE_RETURN : BPF_PROBE_ENTRY, it->pid);
+        break;
+      case Probe::Tracepoint:
+        bpf_->detach_tracepoint(it->where);
+        break;
+      case Probe::Kprobe:
+      case Probe::Kretprobe:
+        bpf_->detach_kprobe(it->where, it->type == Probe::Kretprobe ? BPF_PROBE_RETURN : BPF_PROBE_ENTRY);
+        break;
+    }
+  }
+  probes_.clear();
   attached_ = 0;
 }
 

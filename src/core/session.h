@@ -65,8 +65,18 @@ class Session {
   const std::string& tool() const { return tool_; }
 
  private:
+  // What is attached, so that each probe is detached exactly once: libbcc's detach_all() keeps its
+  // records, and the BPF destructor would close the same descriptors a second time.
+  struct Probe {
+    enum Type { Uprobe, Uretprobe, Tracepoint, Kprobe, Kretprobe } type;
+    std::string where;  // binary, tracepoint or kernel function
+    std::string symbol;
+    uint64_t addr = 0;
+    pid_t pid = -1;
+  };
   std::string tool_;
   std::unique_ptr<ebpf::BPF> bpf_;
+  std::vector<Probe> probes_;
   size_t attached_ = 0;
 };
 

@@ -1,0 +1,80 @@
+"""Helpers for the BPF integration tests: find the built tools and workloads, start processes,
+and decide whether BPF tests can run here. Under CI=true a test that cannot run fails."""
+import json
+import os
+import subprocess
+import sys
+import time
+import unittest
+
+BIN = os.environ.get("LOCKKIT_BIN") or os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "build", "bin")
+
+
+def binary(name):
+    path = os.path.join(BIN, name)
+    if not os.path.exists(path):
+        raise AssertionError(f"{path} not built")
+    return path
+
+
+def bpf_unavailable_reason():
+    if os.geteuid() != 0:
+        return "BPF tests need root"
+    if not os.path.exists("/sys/kernel/btf/vmlinux") and not os.path.exists("/proc/kallsyms"):
+        return "no kernel support visible"
+    return None
+
+
+def require_bpf(test):
+    """Skips (exit 77 for the whole file) outside CI; fails under CI=true."""
+    reason = bpf_unavailable_reason()
+    if reason is None:
+        return
+    if os.environ.get("CI") == "true":
+        test.fail(f"BPF test cannot run under CI: {reason}")
+    raise unittest.SkipTest(reason)
+
+
+class Proc:
+    """A started process with stderr captured to a file, so that waiting for a line never blocks."""
+
+    def __init__(self, argv, stdin=None, stdout=subprocess.PIPE, tmpdir=None, env=None):
+        self.stderr_path = os.path.join(tmpdir, f"stderr.{os.path.basename(argv[0])}.{time.monotonic_ns()}")
+        self._stderr = open(self.stderr_path, "w+")
+        self.p = subprocess.Popen(argv, stdin=stdin, stdout=stdout, stderr=self._stderr, text=True, env=env)
+
+    def stderr(self):
+        with open(self.stderr_path) as f:
+            return f.read()
+
+    def wait_for_stderr(self, prefix, timeout=120):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.stderr().splitlines():
+                if line.startswith(prefix):
+                    return line
+            if self.p.poll() is not None:
+                raise AssertionError(f"process exited ({self.p.returncode}) before '{prefix}':\n{self.stderr()}")
+            time.sleep(0.05)
+        raise AssertionError(f"timed out waiting for '{prefix}':\n{self.stderr()}")
+
+    def finish(self, timeout=120):
+        out, _ = self.p.communicate(timeout=timeout)
+        self._stderr.close()
+        return self.p.returncode, out
+
+
+def load_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def main():
+    # unittest exits 0 when every test was skipped; ctest wants 77 to show "skipped".
+    result = unittest.main(exit=False, verbosity=2).result
+    if not result.wasSuccessful():
+        sys.exit(1)
+    if result.testsRun and len(result.skipped) == result.testsRun:
+        sys.exit(77)
+    sys.exit(0)
