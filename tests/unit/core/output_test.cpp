@@ -1,0 +1,41 @@
+#include <catch2/catch.hpp>
+
+#include "core/json.h"
+#include "core/output.h"
+
+#include <sstream>
+
+using namespace lockkit;
+
+TEST_CASE("csv fields without special characters are not quoted") {
+  CHECK(csv_field("plain") == "plain");
+}
+
+TEST_CASE("csv fields with commas or quotes are quoted and quotes doubled") {
+  CHECK(csv_field("f(int, char)") == "\"f(int, char)\"");
+  CHECK(csv_field("say \"hi\"") == "\"say \"\"hi\"\"\"");
+  CHECK(csv_field("two\nlines") == "\"two\nlines\"");
+}
+
+TEST_CASE("csv row joins quoted fields with commas") {
+  CHECK(csv_row({"a", "b,c", ""}) == "a,\"b,c\",");
+}
+
+TEST_CASE("folded line lists frames root first and ends with the value") {
+  CHECK(folded_line({"leaf", "mid", "root"}, 42) == "root;mid;leaf 42");
+}
+
+TEST_CASE("folded line keeps frames containing semicolons apart") {
+  CHECK(folded_line({"a;b", "root"}, 1) == "root;a:b 1");
+}
+
+TEST_CASE("json strings are escaped") {
+  CHECK(json_escape("a\"b\\c\n\x01") == "a\\\"b\\\\c\\n\\u0001");
+}
+
+TEST_CASE("json writer nests objects and arrays") {
+  std::ostringstream os;
+  JsonWriter w(os, 0);
+  w.begin_object().key("a").value(uint64_t(1)).key("b").begin_array().value("x").null().end_array().end_object();
+  CHECK(os.str() == "{\"a\":1,\"b\":[\"x\",null]}\n");
+}

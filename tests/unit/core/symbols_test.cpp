@@ -1,0 +1,79 @@
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+
+#include "core/elf.h"
+#include "core/kallsyms.h"
+#include "core/symbolizer.h"
+#include "core/util.h"
+
+using namespace lockkit;
+
+static const std::string kWorkload = std::string(WORKLOAD_DIR) + "/lockwork";
+
+TEST_CASE("elf finds a static mutex as a data symbol") {
+  auto elf = ElfFile::open(kWorkload);
+  auto syms = elf->find("orders_lock");
+  REQUIRE(syms.size() == 1);
+  CHECK_FALSE(syms[0].is_function);
+  CHECK(syms[0].size == 40);  // sizeof(pthread_mutex_t) on x86-64
+  const ElfSymbol* s = elf->symbol_at(syms[0].addr + 8, false);
+  REQUIRE(s != nullptr);
+  CHECK(s->name == "orders_lock");
+}
+
+TEST_CASE("elf names the function containing a code address") {
+  auto elf = ElfFile::open(kWorkload);
+  auto fn = elf->find("place_order");
+  REQUIRE(fn.size() == 1);
+  const ElfSymbol* s = elf->symbol_at(fn[0].addr + 3, true);
+  REQUIRE(s != nullptr);
+  CHECK(s->name == "place_order");
+}
+
+TEST_CASE("elf refuses a file that is not ELF") {
+  CHECK_THROWS_AS(ElfFile::open("/proc/self/status"), ToolError);
+}
+
+TEST_CASE("symbolizer names a data address of a module mapped at a load bias") {
+  auto elf = ElfFile::open(kWorkload);
+  uint64_t bias = 0x555500000000ull;
+  uint64_t lo = elf->min_vaddr() + bias;
+  std::string maps = fmt::format("{:x}-{:x} r--p 00000000 fe:00 1234 {}\n", lo, lo + 0x1000, kWorkload);
+  ProcessSymbolizer sym(0);
+  sym.add_modules(modules_from_maps(maps));
+  uint64_t addr = elf->find("orders_lock")[0].addr + bias;
+  CHECK(sym.data_symbol(addr) == std::optional<std::string>("orders_lock"));
+  CHECK(sym.data_symbol(addr + 4) == std::optional<std::string>("orders_lock+0x4"));
+  Frame f = sym.resolve(elf->find("place_order")[0].addr + bias + 0x10);
+  CHECK(f.function == "place_order");
+  CHECK(f.offset == 0x10);
+  CHECK(format_frame(f) == "place_order+0x10 [lockwork]");
+}
+
+TEST_CASE("an address in no known module is shown unresolved and never dropped") {
+  ProcessSymbolizer sym(0);
+  Frame f = sym.resolve(0x1234);
+  CHECK_FALSE(f.resolved());
+  CHECK(format_frame(f) == "[unknown] 0x1234");
+  CHECK(frame_name(f) == "[unknown]");
+}
+
+TEST_CASE("kallsyms resolves code and names only data symbols as locks") {
+  auto k = KernelSymbols::parse(
+      "ffffffff81000000 T _stext\n"
+      "ffffffff81000100 T mutex_lock\n"
+      "ffffffff82000000 D text_mutex\n"
+      "ffffffff82000040 d other_data\n"
+      "ffffffffc0000000 t mod_fn\t[mymod]\n");
+  Frame f = k.resolve(0xffffffff81000110);
+  CHECK(f.function == "mutex_lock");
+  CHECK(f.offset == 0x10);
+  CHECK(k.data_symbol(0xffffffff82000000) == std::optional<std::string>("text_mutex"));
+  CHECK(k.data_symbol(0xffffffff82000008) == std::optional<std::string>("text_mutex+0x8"));
+  CHECK_FALSE(k.data_symbol(0xffffffff81000100).has_value());
+  CHECK(k.resolve(0xffffffffc0000004).module == "mymod");
+}
+
+TEST_CASE("kallsyms with hidden addresses is an error") {
+  CHECK(KernelSymbols::parse("0000000000000000 T _stext\n").size() == 0);
+}

@@ -1,0 +1,193 @@
+#include <catch2/catch.hpp>
+
+#include "lockstat/model.h"
+
+using namespace lockkit::lockstat;
+
+namespace {
+
+lk_stat_key key(uint64_t lock, uint32_t tid, int32_t stackid, uint32_t kind = LK_MUTEX, uint32_t mode = LK_EXCLUSIVE) {
+  lk_stat_key k{};
+  k.lock = lock;
+  k.tid = tid;
+  k.stackid = stackid;
+  k.caller = 0x1000 + uint64_t(stackid);
+  k.kind = kind;
+  k.mode = mode;
+  return k;
+}
+
+lk_stat_val val(uint64_t acq, uint64_t wait, uint64_t wmax, uint64_t hold, uint64_t hmax) {
+  lk_stat_val v{};
+  v.acquisitions = acq;
+  v.wait_ns = wait;
+  v.wait_min = acq ? wait / acq : UINT64_MAX;
+  v.wait_max = wmax;
+  v.holds = acq;
+  v.hold_ns = hold;
+  v.hold_min = acq ? hold / acq : UINT64_MAX;
+  v.hold_max = hmax;
+  return v;
+}
+
+Naming naming() {
+  Naming n;
+  n.frames = [](int32_t id, uint64_t) {
+    return std::vector<std::string>{"pthread_mutex_lock+0x0 [libc.so.6]", "fn" + std::to_string(id) + "+0x4 [app]"};
+  };
+  n.data_symbol = [](uint64_t a) -> std::optional<std::string> {
+    if (a == 0xA) return std::string("global_lock");
+    return std::nullopt;
+  };
+  n.init_stack = [](uint64_t a) -> std::optional<std::pair<std::vector<std::string>, uint32_t>> {
+    if (a == 0xB || a == 0xC) return std::make_pair(std::vector<std::string>{"init_" + std::to_string(a)}, 0u);
+    return std::nullopt;
+  };
+  return n;
+}
+
+Snapshot two_locks() {
+  Snapshot s;
+  s.stats.push_back({key(0xA, 1, 7), val(10, 1000, 300, 5000, 900)});
+  s.stats.push_back({key(0xA, 2, 7), val(5, 4000, 2000, 500, 200)});
+  s.stats.push_back({key(0xA, 2, 8), val(1, 10, 10, 10, 10)});
+  s.stats.push_back({key(0xB, 1, 9), val(3, 30, 20, 9000, 5000)});
+  return s;
+}
+
+const LockStats& find(const Report& r, uint64_t addr) {
+  for (auto& l : r.locks)
+    if (l.addr == addr) return l;
+  FAIL("lock missing");
+  throw 0;
+}
+
+}  // namespace
+
+TEST_CASE("lock totals roll up every thread and stack") {
+  InitLabels labels;
+  Report r = build_report(two_locks(), naming(), labels, 100);
+  const LockStats& a = find(r, 0xA);
+  CHECK(a.totals.acquisitions == 16);
+  CHECK(a.totals.wait_ns == 5010);
+  CHECK(a.totals.wait_max == 2000);
+  CHECK(a.totals.hold_ns == 5510);
+  CHECK(a.totals.hold_max == 900);
+  CHECK(a.totals.min_wait() == 10);
+}
+
+TEST_CASE("thread totals roll up that thread's stacks") {
+  InitLabels labels;
+  Report r = build_report(two_locks(), naming(), labels, 100);
+  const LockStats& a = find(r, 0xA);
+  REQUIRE(a.threads.size() == 2);
+  CHECK(a.threads[1].tid == 2);
+  CHECK(a.threads[1].totals.acquisitions == 6);
+  CHECK(a.threads[1].stacks.size() == 2);
+}
+
+TEST_CASE("stacks with the same frames merge across threads") {
+  InitLabels labels;
+  Report r = build_report(two_locks(), naming(), labels, 100);
+  const LockStats& a = find(r, 0xA);
+  REQUIRE(a.stacks.size() == 2);
+  CHECK(a.stacks[0].totals.acquisitions == 15);  // stack 7 of tids 1 and 2, largest wait first
+}
+
+TEST_CASE("globals are named by symbol and initialised locks by a stable #N label") {
+  InitLabels labels;
+  Snapshot s = two_locks();
+  s.stats.push_back({key(0xC, 1, 9), val(1, 1, 1, 1, 1)});
+  Report r1 = build_report(s, naming(), labels, 100);
+  CHECK(find(r1, 0xA).display_name() == "global_lock");
+  int b = find(r1, 0xB).init_label, c = find(r1, 0xC).init_label;
+  CHECK(b != c);
+  Report r2 = build_report(s, naming(), labels, 100);
+  CHECK(find(r2, 0xB).init_label == b);
+  CHECK(find(r2, 0xC).display_name() == "#" + std::to_string(c));
+}
+
+TEST_CASE("locks with neither symbol nor init stack show their address") {
+  InitLabels labels;
+  Snapshot s;
+  s.stats.push_back({key(0xD0, 1, 1), val(1, 1, 1, 1, 1)});
+  Report r = build_report(s, naming(), labels, 100);
+  CHECK(r.locks[0].display_name() == "0xd0");
+}
+
+TEST_CASE("sorting by hold puts the longest-held lock first") {
+  InitLabels labels;
+  Report r = build_report(two_locks(), naming(), labels, 100);
+  apply_view(r, SortKey::Hold, 0, 0);
+  CHECK(r.locks[0].addr == 0xB);
+  apply_view(r, SortKey::Wait, 0, 0);
+  CHECK(r.locks[0].addr == 0xA);
+  apply_view(r, SortKey::MaxHold, 0, 0);
+  CHECK(r.locks[0].addr == 0xB);
+}
+
+TEST_CASE("top N keeps the N first locks") {
+  InitLabels labels;
+  Report r = build_report(two_locks(), naming(), labels, 100);
+  apply_view(r, SortKey::Count, 1, 0);
+  REQUIRE(r.locks.size() == 1);
+  CHECK(r.locks[0].addr == 0xA);
+}
+
+TEST_CASE("min wait drops locks whose total wait is below it") {
+  InitLabels labels;
+  Report r = build_report(two_locks(), naming(), labels, 100);
+  apply_view(r, SortKey::Wait, 0, 1000);
+  REQUIRE(r.locks.size() == 1);
+  CHECK(r.locks[0].addr == 0xA);
+}
+
+TEST_CASE("sampled reports scale counts and sums but not extremes") {
+  InitLabels labels;
+  Report r = build_report(two_locks(), naming(), labels, 25);
+  CHECK(r.estimated());
+  const LockStats& a = find(r, 0xA);
+  CHECK(a.totals.acquisitions == 64);
+  CHECK(a.totals.wait_ns == 20040);
+  CHECK(a.totals.wait_max == 2000);
+}
+
+TEST_CASE("rwlock acquisitions split into reads and writes") {
+  InitLabels labels;
+  Snapshot s;
+  s.stats.push_back({key(0xE, 1, 1, LK_RWLOCK, LK_SHARED), val(4, 1, 1, 1, 1)});
+  s.stats.push_back({key(0xE, 2, 1, LK_RWLOCK, LK_EXCLUSIVE), val(3, 1, 1, 1, 1)});
+  Report r = build_report(s, naming(), labels, 100);
+  CHECK(r.locks[0].read_acquisitions == 4);
+  CHECK(r.locks[0].write_acquisitions == 3);
+}
+
+TEST_CASE("histograms roll up per lock and per thread and globally") {
+  InitLabels labels;
+  Snapshot s = two_locks();
+  s.hists.push_back({lk_hist_key{0xA, 1, LK_WAIT, 3}, 5});
+  s.hists.push_back({lk_hist_key{0xA, 2, LK_WAIT, 3}, 2});
+  s.hists.push_back({lk_hist_key{0xB, 1, LK_HOLD, 4}, 1});
+  Report r = build_report(s, naming(), labels, 100);
+  CHECK(find(r, 0xA).wait_hist.slot(3) == 7);
+  CHECK(r.thread_hists[1].first.slot(3) == 5);
+  CHECK(r.thread_hists[1].second.slot(4) == 1);
+  CHECK(r.wait_hist.total() == 7);
+}
+
+TEST_CASE("merging snapshots adds sums and combines extremes") {
+  Snapshot total = two_locks();
+  Snapshot delta;
+  delta.stats.push_back({key(0xA, 1, 7), val(2, 100, 5000, 10, 1)});
+  delta.stats.push_back({key(0xF, 3, 1), val(1, 1, 1, 1, 1)});
+  merge_snapshot(total, delta);
+  REQUIRE(total.stats.size() == 5);
+  CHECK(total.stats[0].second.acquisitions == 12);
+  CHECK(total.stats[0].second.wait_max == 5000);
+  CHECK(total.stats[0].second.hold_max == 900);
+}
+
+TEST_CASE("sort keys parse from their names only") {
+  CHECK(parse_sort_key("avg_wait") == SortKey::AvgWait);
+  CHECK_FALSE(parse_sort_key("bogus").has_value());
+}
