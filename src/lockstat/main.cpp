@@ -207,8 +207,14 @@ int run(int argc, char** argv) {
       fmt::format("STACK_ENTRIES={}", o.stack_storage)};
   session.compile(probes::kLockstatBpf, defines);
   Attacher attacher(session, lib, target.pid());
-  if (o.mutex) attacher.attach(kMutexProbes);
-  if (o.rwlock) attacher.attach(kRwlockProbes);
+  try {
+    if (o.mutex) attacher.attach(kMutexProbes);
+    if (o.rwlock) attacher.attach(kRwlockProbes);
+  } catch (const ToolError&) {
+    if (!target.spawned() && target.exited())
+      throw ToolError(fmt::format("process {} exited before tracing started", target.pid()));
+    throw;
+  }
   if (o.spin) {
     // x86-64 glibc's pthread_spin_lock begins with a locked decrement, an instruction the kernel
     // refuses to put a uprobe on: spin locks cannot be traced there. Say so, once.
@@ -266,7 +272,8 @@ int run(int argc, char** argv) {
       if (next_report <= now) next_report = now + interval_ns;
     }
   }
-  session.detach_all();
+  // Report first, detach after: unregistering uprobes costs tens of milliseconds each here (more
+  // under load), and the user should not wait for it to see the numbers.
   uint64_t now = monotonic_ns();
   Snapshot last = tracer.read();
   interval_no++;
@@ -281,7 +288,8 @@ int run(int argc, char** argv) {
     write_folded(folded_out->stream(), whole, o.folded_hold);
     folded_out->finish();
   }
-  std::cerr << fmt::format("lockstat: {} after {:.1f} s; probes detached.\n", why, double(now - start) / 1e9);
+  std::cerr << fmt::format("lockstat: {} after {:.1f} s; detaching probes.\n", why, double(now - start) / 1e9);
+  session.detach_all();
   return 0;
 }
 
