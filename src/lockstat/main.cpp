@@ -195,6 +195,7 @@ int run(int argc, char** argv) {
   if (!o.folded.empty()) folded_out = std::make_unique<OutputFile>(o.folded);
   bool text_to_stdout = o.json != "-" && o.folded != "-";
 
+  if (!o.command.empty()) resolve_command(o.command[0]);  // a bad command is a usage error, found first
   prepare_environment("lockstat");
   Target target = o.command.empty() ? Target::attach(o.pid) : Target::spawn(o.command);
   std::string lib = resolve_pthread_library(target.spawned() ? 0 : target.pid(), target.exe(), o.binary);
