@@ -37,22 +37,23 @@ Options parse_options(int argc, char** argv) {
                                     "threads waited for each lock and held it, per thread and call stack.");
   spec.custom_help("[options] -p PID [duration] | [options] -- COMMAND [ARGS...]");
   spec.positional_help("");
+  spec.set_width(100);
   // clang-format off
   spec.add_options()
-    ("p,pid", "trace the running process PID", cxxopts::value<std::string>())
-    ("i,interval", "print a report every SEC seconds", cxxopts::value<std::string>()->default_value("5"))
+    ("p,pid", "trace the running process PID", cxxopts::value<std::string>(), "PID")
+    ("i,interval", "print a report every SEC seconds", cxxopts::value<std::string>()->default_value("5"), "SEC")
     ("reset", "per-interval reports (default: cumulative since start)")
-    ("n,top", "show the N most contended locks (0 = all)", cxxopts::value<std::string>()->default_value("10"))
-    ("s,sort", "sort by wait|hold|count|max_wait|max_hold|avg_wait", cxxopts::value<std::string>()->default_value("wait"))
-    ("m,min-wait", "only locks whose total wait is at least MS milliseconds", cxxopts::value<std::string>())
-    ("sample", "record only PCT% of acquisitions (0 < PCT <= 100); totals become estimates", cxxopts::value<std::string>())
-    ("kinds", "lock kinds to trace: any of mutex,rwlock,spin", cxxopts::value<std::string>()->default_value("mutex,rwlock,spin"))
+    ("n,top", "show the N most contended locks (0 = all)", cxxopts::value<std::string>()->default_value("10"), "N")
+    ("s,sort", "sort by wait|hold|count|max_wait|max_hold|avg_wait", cxxopts::value<std::string>()->default_value("wait"), "KEY")
+    ("m,min-wait", "only locks whose total wait is at least MS milliseconds", cxxopts::value<std::string>(), "MS")
+    ("sample", "record only PCT% of acquisitions (0 < PCT <= 100); totals become estimates", cxxopts::value<std::string>(), "PCT")
+    ("kinds", "lock kinds to trace: any of mutex,rwlock,spin", cxxopts::value<std::string>()->default_value("mutex,rwlock,spin"), "LIST")
     ("per-thread", "also print wait and hold histograms per thread")
-    ("json", "write the final report as JSON to FILE (- for stdout)", cxxopts::value<std::string>())
-    ("folded", "write folded stacks weighted by wait or hold time: --folded wait|hold FILE|-", cxxopts::value<std::vector<std::string>>())
-    ("stack-depth", "show at most N frames per stack (0 = all)", cxxopts::value<std::string>()->default_value("0"))
-    ("stack-storage-size", "number of distinct stacks BPF can store", cxxopts::value<std::string>()->default_value("16384"))
-    ("binary", "library or static executable holding the pthread functions", cxxopts::value<std::string>())
+    ("json", "write the final report as JSON to FILE (- for stdout)", cxxopts::value<std::string>(), "FILE")
+    ("folded", "write folded stacks weighted by wait or hold time: --folded wait|hold FILE|-", cxxopts::value<std::vector<std::string>>(), "METRIC FILE")
+    ("stack-depth", "show at most N frames per stack (0 = all)", cxxopts::value<std::string>()->default_value("0"), "N")
+    ("stack-storage-size", "number of distinct stacks BPF can store", cxxopts::value<std::string>()->default_value("16384"), "N")
+    ("binary", "library or static executable holding the pthread functions", cxxopts::value<std::string>(), "PATH")
     ("h,help", "show this help")
     ("duration", "seconds to trace", cxxopts::value<std::vector<std::string>>());
   // clang-format on
