@@ -7,8 +7,8 @@
  * open by idle threads from the map itself (lookup-and-delete), and all of them at exit. Whoever
  * deletes an entry first owns it, so a period reaches user space exactly once.
  *
- * The first kernel stack of each (thread, lock) is stored once, in `first_stack`; later waits reuse
- * its id, to keep the cost of a wait low.
+ * The first kernel stack of each (thread, lock, type) is stored once, in `first_stack`; later
+ * waits reuse its id, to keep the cost of a wait low.
  *
  * Configuration (-D): exactly one of MK_BACKEND_TRACEPOINT / MK_BACKEND_KPROBE; PERIOD_NS;
  * SELF_TGID (the tool: never traced); TARGET_TGID, TARGET_TID (0 = all); FILTER_COMMS (1 = skip
@@ -52,12 +52,14 @@ static __always_inline int wanted(u64 id) {
   return 1;
 }
 
-/* The stack id of this thread's first wait for `lock`, taking the stack now if there is none. */
-static __always_inline s32 first_stack_id(void *ctx, u64 lock, u32 tid, u32 cpu) {
+/* The stack id of this thread's first wait for `lock` as `type`, taking the stack now if there is
+ * none. */
+static __always_inline s32 first_stack_id(void *ctx, u64 lock, u32 type, u32 tid, u32 cpu) {
   struct mk_first_key fk = {};
   fk.lock = lock;
   fk.tid = tid;
   fk.cpu = cpu;
+  fk.type = type;
   s32 *have = first_stack.lookup(&fk);
   if (have)
     return *have;
@@ -87,7 +89,7 @@ static __always_inline void wait_begin(void *ctx, u64 lock, u32 type, u64 slot, 
   struct mk_pending p = {};
   p.lock = lock;
   p.type = type;
-  p.stackid = first_stack_id(ctx, lock, tid, pk.cpu);
+  p.stackid = first_stack_id(ctx, lock, type, tid, pk.cpu);
   p.start = bpf_ktime_get_ns(); /* last: the probe's own work is not waiting */
   if (pending.update(&pk, &p) != 0)
     count(MK_C_PENDING_FULL);

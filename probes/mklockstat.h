@@ -90,15 +90,15 @@ struct mk_period {
 /* The period holding time `now`: the largest multiple of `period` not above it. */
 LK_INLINE __u64 mk_period_start(__u64 now, __u64 period) { return now - now % period; }
 
-/* Adds a wait of `wait` ns that ended at `now` to the open period `v` when `now` falls in it and
- * returns 0. Returns 1, leaving `v` untouched, when `now` lies in another period: `v` is finished
- * and must be pushed out before a new one opens. */
+/* Adds a wait of `wait` ns that ended at `now` to the open period `v` and returns 1 when `now`
+ * falls in that period. Returns 0, leaving `v` untouched, when `now` lies in another period: `v` is
+ * finished and must be pushed out before a new one opens. */
 LK_INLINE int mk_period_add(struct mk_period *v, __u64 now, __u64 wait, __u64 period) {
   if (v->start != mk_period_start(now, period))
-    return 1;
+    return 0;
   v->wait_ns += wait;
   v->count += 1;
-  return 0;
+  return 1;
 }
 
 /* Opens the period holding `now` with its first wait. `v` must be zeroed. */
@@ -129,11 +129,14 @@ struct mk_pending {
   __s32 stackid;
 };
 
-/* First-stack map key: one stack per (thread, lock). */
+/* First-stack map key: one stack per (thread, lock, type), so that the read and the write side
+ * of a rw_semaphore each show where they were taken. */
 struct mk_first_key {
   __u64 lock;
   __u32 tid;
   __u32 cpu;
+  __u32 type;
+  __u32 pad;
 };
 
 struct mk_comm {

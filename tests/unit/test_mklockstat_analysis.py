@@ -300,28 +300,98 @@ class TestCli(unittest.TestCase):
         self.assertEqual(len(err.splitlines()), 1)
 
 
+def run_notebook(test, log_path, tmp):
+    """Executes the notebook headless on `log_path`; returns the names of the PNGs it wrote."""
+    nbconvert = shutil.which("jupyter-nbconvert")
+    if nbconvert is None:
+        if os.environ.get("CI") == "true":
+            test.fail("jupyter-nbconvert is required when CI=true")
+        test.skipTest("jupyter-nbconvert is not installed")
+    env = dict(os.environ, MKLOCKSTAT_LOG=str(log_path),
+               MKLOCKSTAT_PNG_DIR=str(tmp / "png"), JUPYTER_RUNTIME_DIR=str(tmp / "rt"),
+               IPYTHONDIR=str(tmp / "ipython"), MPLCONFIGDIR=str(tmp / "mpl"))
+    result = subprocess.run(
+        [nbconvert, "--to", "notebook", "--execute", "--output-dir", str(tmp / "out"),
+         "--ExecutePreprocessor.timeout=300", str(ANALYSIS_DIR / "mklockstat.ipynb")],
+        env=env, capture_output=True, text=True, timeout=600)
+    test.assertEqual(result.returncode, 0, result.stderr[-3000:])
+    test.assertTrue((tmp / "out" / "mklockstat.ipynb").is_file())
+    return sorted(p.name for p in (tmp / "png").glob("*.png"))
+
+
 class TestNotebook(unittest.TestCase):
     def test_notebook_executes(self):
-        nbconvert = shutil.which("jupyter-nbconvert")
-        if nbconvert is None:
-            if os.environ.get("CI") == "true":
-                self.fail("jupyter-nbconvert is required when CI=true")
-            self.skipTest("jupyter-nbconvert is not installed")
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
             (tmp / "m.log").write_text(LOG)
-            env = dict(os.environ, MKLOCKSTAT_LOG=str(tmp / "m.log"),
-                       MKLOCKSTAT_PNG_DIR=str(tmp / "png"), JUPYTER_RUNTIME_DIR=str(tmp / "rt"),
-                       IPYTHONDIR=str(tmp / "ipython"), MPLCONFIGDIR=str(tmp / "mpl"))
-            result = subprocess.run(
-                [nbconvert, "--to", "notebook", "--execute", "--output-dir", str(tmp / "out"),
-                 "--ExecutePreprocessor.timeout=300", str(ANALYSIS_DIR / "mklockstat.ipynb")],
-                env=env, capture_output=True, text=True, timeout=600)
-            self.assertEqual(result.returncode, 0, result.stderr[-3000:])
-            self.assertTrue((tmp / "out" / "mklockstat.ipynb").is_file())
-            pngs = sorted(p.name for p in (tmp / "png").glob("*.png"))
+            pngs = run_notebook(self, tmp / "m.log", tmp)
             self.assertEqual(pngs, [f"lock_{A:x}_avg_wait.png", f"lock_{A:x}_timeline.png",
                                     "worst_wait_per_period.png"])
+
+
+# A log recorded from a real mklockstat run (tracepoint backend) while mmap_contend's four threads
+# queued on their mmap_lock; its second comment line names the workload's pid and tids.
+REAL_LOG = Path(__file__).resolve().parents[1] / "data" / "mklockstat-sample.log"
+
+
+def real_workload():
+    for line in REAL_LOG.read_text().splitlines():
+        if line.startswith("# mmap_contend pid "):
+            fields = line.split()
+            return int(fields[3]), {int(t) for t in fields[5].split(",")}
+    raise AssertionError("the sample log does not name its workload")
+
+
+class TestRealLog(unittest.TestCase):
+    def setUp(self):
+        self.log = mla.load_log(REAL_LOG)
+        self.pid, self.tids = real_workload()
+
+    def test_real_log_has_one_time_grid(self):
+        s = self.log.samples
+        self.assertEqual(self.log.period_ns, P)
+        self.assertGreater(len(s), 100)
+        self.assertTrue((s["start_ns"] % P == 0).all())
+
+    def test_real_log_prints_every_stack_before_its_first_use(self):
+        printed = set()
+        for line in REAL_LOG.read_text().splitlines():
+            fields = line.split(",")
+            if fields[0] == "t":
+                self.assertNotIn(fields[1], printed)
+                self.assertGreater(len(fields), 2)
+                printed.add(fields[1])
+            elif fields[0] == "s" and int(fields[8]) >= 0:
+                self.assertIn(fields[8], printed, line)
+
+    def test_real_log_workload_threads(self):
+        mine = self.log.samples[self.log.samples["command"] == "mmap_contend"]
+        self.assertEqual(set(mine["pid"]), {self.pid})
+        self.assertEqual(set(mine["tid"]), self.tids)
+        self.assertEqual(set(mine["type"]), {"Semaphore:R", "Semaphore:W"})
+
+    def test_real_log_mmap_lock_is_most_contended(self):
+        top = mla.most_contended_locks(self.log, 1).iloc[0]
+        self.assertEqual(top["type"], "Semaphore")
+        threads = mla.lock_threads(self.log, int(top["lock"]))
+        self.assertTrue(self.tids <= set(threads["tid"]))
+        for stack in threads["stack"]:
+            self.assertRegex(stack[0], r"^rwsem_down_(read|write)_slowpath\+0x")
+
+    def test_real_log_rankings_and_periods(self):
+        self.assertGreater(len(mla.worst_locks_by_avg_wait(self.log, min_threads=2)), 0)
+        self.assertGreater(len(mla.worst_locks_by_worst_period(self.log)), 0)
+        worst = mla.worst_wait_per_period(self.log)
+        s = self.log.samples
+        self.assertEqual(len(worst), (s["start_ns"].max() - s["start_ns"].min()) // P + 1)
+        self.assertTrue((worst["avg_wait_ns"] >= 0).all())
+
+    def test_notebook_executes_on_real_log(self):
+        top = int(mla.most_contended_locks(self.log, 1)["lock"].iloc[0])
+        with tempfile.TemporaryDirectory() as tmp:
+            pngs = run_notebook(self, REAL_LOG, Path(tmp))
+        self.assertEqual(pngs, [f"lock_{top:x}_avg_wait.png", f"lock_{top:x}_timeline.png",
+                                "worst_wait_per_period.png"])
 
 
 if __name__ == "__main__":

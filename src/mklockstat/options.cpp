@@ -1,0 +1,106 @@
+#include "mklockstat/options.h"
+
+#include <cxxopts.hpp>
+#include <fmt/format.h>
+
+#include "core/cli.h"
+#include "core/util.h"
+#include "mklockstat/model.h"
+
+namespace lockkit::mklockstat {
+
+std::string backend_name(Backend b) {
+  switch (b) {
+    case Backend::Auto: return "auto";
+    case Backend::Tracepoint: return "tracepoint";
+    case Backend::Kprobe: return "kprobe";
+  }
+  return "?";
+}
+
+Options parse_options(int argc, char** argv) {
+  Options o;
+  cxxopts::Options spec("mklockstat",
+                        "Time spent waiting for kernel locks, per thread and lock, in fixed periods "
+                        "(milli-kLockStat).");
+  spec.custom_help("[options]");
+  spec.positional_help("");
+  // clang-format off
+  spec.add_options()
+    ("period", "period in ms for reporting aggregate data", cxxopts::value<std::string>()->default_value("50"))
+    ("time", "seconds to collect samples, then exit (0 = until Ctrl-C)", cxxopts::value<std::string>()->default_value("10"))
+    ("no-filter-monitors", "also log locks taken by known monitors (collect, collectl, tcplife-bpfcc)")
+    ("filter-comm", "skip threads with these commands (comma-separated; replaces the default list)", cxxopts::value<std::string>())
+    ("backend", "auto, tracepoint (lock:contention_begin/end: contended waits) or kprobe (every acquisition)", cxxopts::value<std::string>()->default_value("auto"))
+    ("p,pid", "only threads of process PID", cxxopts::value<std::string>())
+    ("t,tid", "only thread TID", cxxopts::value<std::string>())
+    ("o,output", "write the log to FILE instead of stdout", cxxopts::value<std::string>()->default_value("-"))
+    ("names", "append a 10th field: the kernel symbol of the lock (global locks), or empty")
+    ("stack-storage-size", "number of distinct kernel stacks BPF can store", cxxopts::value<std::string>()->default_value("16384"))
+    ("perf-pages", "perf buffer pages per CPU for finished periods (a power of two)", cxxopts::value<std::string>()->default_value("64"))
+    ("dry-run", "compile the BPF program and load it into the kernel, attach nothing, exit")
+    ("h,help", "show this help");
+  // clang-format on
+  auto res = spec.parse(argc, argv);
+  o.help_text = spec.help() +
+                "\nOutput (stdout or -o FILE), one line per (thread, lock, period) and one per stack:\n"
+                "  s,command,P<pid>_T<tid>,typename,lockaddr,starttime,diffsum,lockcount,stackid[,name]\n"
+                "  t,stackid,frame1,frame2,...\n"
+                "\nExamples:\n"
+                "  mklockstat --period 50 --time 10 > run.log\n"
+                "  mklockstat -p 1234 --names -o run.log       # until pid 1234 exits or 10 s\n"
+                "  mklockstat --time 0 --no-filter-monitors    # until Ctrl-C\n";
+  if (res.count("help")) {
+    o.help = true;
+    return o;
+  }
+  if (!res.unmatched().empty()) throw UsageError(fmt::format("unexpected argument '{}'", res.unmatched()[0]));
+
+  std::string period = res["period"].as<std::string>();
+  auto ms = parse_double(period);
+  if (!ms || *ms < 1 || *ms > 3600000 || *ms != double(int64_t(*ms)))
+    throw UsageError(fmt::format("invalid --period '{}': expected whole milliseconds, 1 to 3600000", period));
+  o.period_ns = uint64_t(*ms) * 1000000ull;
+
+  std::string time = res["time"].as<std::string>();
+  auto secs = parse_double(time);
+  if (!secs || *secs < 0 || *secs > 1e7)
+    throw UsageError(fmt::format("invalid --time '{}': expected seconds (0 = until Ctrl-C)", time));
+  o.time_s = *secs;
+
+  if (res.count("no-filter-monitors") && res.count("filter-comm"))
+    throw UsageError("--no-filter-monitors and --filter-comm cannot be combined");
+  if (res.count("filter-comm")) {
+    for (auto& n : split(res["filter-comm"].as<std::string>(), ',')) {
+      std::string name = trim(n);
+      if (name.empty()) continue;
+      if (name.size() > MK_COMM_LEN - 1)
+        throw UsageError(fmt::format("--filter-comm '{}': commands are at most {} characters (the kernel "
+                                     "keeps no more)", name, MK_COMM_LEN - 1));
+      o.skip_comms.push_back(name);
+    }
+  } else if (!res.count("no-filter-monitors")) {
+    o.skip_comms = default_monitors();
+  }
+
+  std::string b = res["backend"].as<std::string>();
+  if (b == "auto") o.backend = Backend::Auto;
+  else if (b == "tracepoint") o.backend = Backend::Tracepoint;
+  else if (b == "kprobe") o.backend = Backend::Kprobe;
+  else throw UsageError(fmt::format("invalid --backend '{}': expected auto, tracepoint or kprobe", b));
+
+  if (res.count("pid")) o.pid = parse_pid(res["pid"].as<std::string>());
+  if (res.count("tid")) o.tid = parse_pid(res["tid"].as<std::string>(), "tid");
+  o.output = res["output"].as<std::string>();
+  o.names = res.count("names") > 0;
+  o.stack_storage = size_t(parse_positive(res["stack-storage-size"].as<std::string>(), "--stack-storage-size"));
+  if (o.stack_storage > (1u << 20)) throw UsageError("--stack-storage-size is at most 1048576");
+  long long pages = parse_positive(res["perf-pages"].as<std::string>(), "--perf-pages");
+  if ((pages & (pages - 1)) != 0 || pages > 4096)
+    throw UsageError(fmt::format("invalid --perf-pages '{}': expected a power of two up to 4096", pages));
+  o.perf_pages = int(pages);
+  o.dry_run = res.count("dry-run") > 0;
+  return o;
+}
+
+}  // namespace lockkit::mklockstat

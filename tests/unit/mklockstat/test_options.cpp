@@ -1,0 +1,94 @@
+// The command line and the monitor filter.
+#include <catch2/catch.hpp>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "core/util.h"
+#include "mklockstat/model.h"
+#include "mklockstat/options.h"
+
+using namespace lockkit;
+using namespace lockkit::mklockstat;
+
+namespace {
+
+Options parse(std::vector<std::string> args) {
+  args.insert(args.begin(), "mklockstat");
+  std::vector<char*> av;
+  for (auto& a : args) av.push_back(a.data());
+  return parse_options(int(av.size()), av.data());
+}
+
+}  // namespace
+
+TEST_CASE("defaults keep the seed's interface: 50 ms periods for 10 s, monitors filtered") {
+  Options o = parse({});
+  CHECK(o.period_ns == 50000000);
+  CHECK(o.time_s == 10);
+  CHECK(o.skip_comms == std::vector<std::string>{"collect", "collectl", "tcplife-bpfcc"});
+  CHECK(o.backend == Backend::Auto);
+  CHECK(o.output == "-");
+  CHECK_FALSE(o.names);
+}
+
+TEST_CASE("the period is whole milliseconds and --time 0 means until Ctrl-C") {
+  Options o = parse({"--period", "20", "--time", "0"});
+  CHECK(o.period_ns == 20000000);
+  CHECK(o.time_s == 0);
+  CHECK_THROWS_AS(parse({"--period", "0"}), UsageError);
+  CHECK_THROWS_AS(parse({"--period", "2.5"}), UsageError);
+  CHECK_THROWS_AS(parse({"--time", "-1"}), UsageError);
+}
+
+TEST_CASE("filter-comm replaces the monitor list") {
+  CHECK(parse({"--filter-comm", "a,b, c"}).skip_comms == std::vector<std::string>{"a", "b", "c"});
+}
+
+TEST_CASE("no-filter-monitors traces every command") {
+  CHECK(parse({"--no-filter-monitors"}).skip_comms.empty());
+  CHECK_THROWS_AS(parse({"--no-filter-monitors", "--filter-comm", "a"}), UsageError);
+}
+
+TEST_CASE("filter-comm refuses names the kernel cannot hold") {
+  CHECK_THROWS_AS(parse({"--filter-comm", "a-very-long-command-name"}), UsageError);
+}
+
+TEST_CASE("the comm filter key is the name cut to 15 bytes and zero padded") {
+  mk_comm k = comm_key("tcplife-bpfcc");
+  CHECK(std::string(k.name) == "tcplife-bpfcc");
+  for (size_t i = std::strlen("tcplife-bpfcc"); i < MK_COMM_LEN; i++) CHECK(k.name[i] == 0);
+  mk_comm l = comm_key("0123456789abcdefgh");
+  CHECK(std::string(l.name, strnlen(l.name, MK_COMM_LEN)) == "0123456789abcde");
+}
+
+TEST_CASE("the monitor filter matches whole commands only") {
+  auto& mon = default_monitors();
+  CHECK(comm_filtered(mon, "collectl"));
+  CHECK(comm_filtered(mon, "tcplife-bpfcc"));
+  CHECK_FALSE(comm_filtered(mon, "collectd"));
+  CHECK_FALSE(comm_filtered(mon, "coll"));
+  CHECK_FALSE(comm_filtered({}, "collectl"));
+}
+
+TEST_CASE("backend, pid, tid, output and names options are parsed") {
+  Options o = parse({"--backend", "kprobe", "-p", "42", "-t", "43", "-o", "run.log", "--names"});
+  CHECK(o.backend == Backend::Kprobe);
+  CHECK(o.pid == 42);
+  CHECK(o.tid == 43);
+  CHECK(o.output == "run.log");
+  CHECK(o.names);
+  CHECK(parse({"--backend", "tracepoint"}).backend == Backend::Tracepoint);
+  CHECK_THROWS_AS(parse({"--backend", "fentry"}), UsageError);
+  CHECK_THROWS_AS(parse({"-p", "0"}), UsageError);
+}
+
+TEST_CASE("perf-pages must be a power of two") {
+  CHECK(parse({"--perf-pages", "128"}).perf_pages == 128);
+  CHECK_THROWS_AS(parse({"--perf-pages", "100"}), UsageError);
+}
+
+TEST_CASE("stray arguments are refused") {
+  CHECK_THROWS_AS(parse({"10"}), UsageError);
+}
