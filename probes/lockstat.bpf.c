@@ -19,6 +19,10 @@ BPF_HASH(inits, u64, struct lk_init, MAX_LOCKS);
 BPF_HASH(condwaits, u32, u64, MAX_THREADS);
 BPF_STACK_TRACE(stacks, STACK_ENTRIES);
 BPF_ARRAY(drops, u64, LK_DROP_MAX);
+/* Set to 1 by user space once every probe is attached. Until then no acquisition is recorded:
+ * probes attach one by one while the target runs, and an acquisition seen before the unlock probe
+ * exists would never see its release (its nesting depth would only grow). */
+BPF_ARRAY(armed, u32, 1);
 
 static __always_inline void count_drop(int why) {
   u64 *c = drops.lookup(&why);
@@ -102,6 +106,10 @@ int spin_init_enter(struct pt_regs *ctx) { return on_init(ctx, LK_SPIN); }
 
 static __always_inline int lock_enter(struct pt_regs *ctx, u32 kind, u32 mode, u32 op) {
   if (!traced())
+    return 0;
+  int zero = 0;
+  u32 *on = armed.lookup(&zero);
+  if (!on || !*on)
     return 0;
   u32 tid = current_tid();
   struct lk_pending p = {};

@@ -14,6 +14,7 @@
 #include "core/session.h"
 #include "core/symbolizer.h"
 #include "core/tables.h"
+#include "core/uprobe_check.h"
 #include "core/util.h"
 #include "lockstat/model.h"
 #include "lockstat/options.h"
@@ -67,9 +68,10 @@ const ProbeSpec kSpinProbes[] = {
 
 class Attacher {
  public:
-  Attacher(Session& s, std::string lib, pid_t pid) : s_(s), lib_(std::move(lib)), pid_(pid) {
+  Attacher(Session& s, std::string lib, pid_t pid) : s_(s), lib_(lib), pid_(pid), check_(pid, lib) {
     elf_ = ElfFile::open_cached(lib_);
   }
+  const BreakpointCheck& check() const { return check_; }
   template <size_t N>
   void attach(const ProbeSpec (&specs)[N]) {
     for (auto& p : specs) {
@@ -81,8 +83,10 @@ class Attacher {
         continue;
       }
       for (auto& sym : syms) {  // every symbol version (pthread_cond_wait has two)
-        if (p.entry_fn && entries_.insert(sym.addr).second)
+        if (p.entry_fn && entries_.insert(sym.addr).second) {
           s_.attach_uprobe(lib_, p.symbol, sym.addr, p.entry_fn, false, pid_);
+          check_.add(p.symbol, sym.addr);
+        }
         if (p.return_fn && returns_.insert(sym.addr).second)
           s_.attach_uprobe(lib_, p.symbol, sym.addr, p.return_fn, true, pid_);
       }
@@ -95,6 +99,7 @@ class Attacher {
   pid_t pid_;
   std::shared_ptr<const ElfFile> elf_;
   std::set<uint64_t> entries_, returns_;
+  BreakpointCheck check_;
 };
 
 std::string clock_now() {
@@ -108,7 +113,8 @@ std::string clock_now() {
 
 class Tracer {
  public:
-  Tracer(const Options& o, Session& s, Target& t) : o_(o), s_(s), target_(t), sym_(t.pid()) {
+  Tracer(const Options& o, Session& s, Target& t, const BreakpointCheck& check)
+      : o_(o), s_(s), target_(t), check_(check), sym_(t.pid()) {
     stats_fd_ = s.map_fd("stats");
     hists_fd_ = s.map_fd("hists");
     inits_fd_ = s.map_fd("inits");
@@ -146,6 +152,12 @@ class Tracer {
     auto drops = read_counters(drops_fd_, LK_DROP_MAX);
     for (uint32_t i = 0; i < LK_DROP_MAX; i++)
       if (drops[i]) r.dropped.emplace_back(drop_reason_name(i), drops[i]);
+    // A breakpoint that vanished from the target means calls went unseen: say so, never hide it.
+    if (target_.running_program() && !target_.exited())
+      for (auto& fn : check_.missing()) lost_probes_.insert(fn);
+    for (auto& fn : lost_probes_)
+      r.warnings.push_back(fmt::format("the breakpoint on {} went missing from pid {}: calls to it were not all seen",
+                                       fn, target_.pid()));
     return r;
   }
 
@@ -173,6 +185,8 @@ class Tracer {
   const Options& o_;
   Session& s_;
   Target& target_;
+  const BreakpointCheck& check_;
+  std::set<std::string> lost_probes_;
   ProcessSymbolizer sym_;
   int stats_fd_, hists_fd_, inits_fd_, stacks_fd_, drops_fd_;
   Naming naming_;
@@ -227,7 +241,10 @@ int run(int argc, char** argv) {
     }
   }
 
-  Tracer tracer(o, session, target);
+  Tracer tracer(o, session, target, attacher.check());
+  uint32_t zero = 0, one = 1;
+  if (bpf_update_elem(session.map_fd("armed"), &zero, &one, 0) != 0)
+    throw ToolError("cannot arm the probes: " + errno_text(errno));
   target.release();
   std::cerr << fmt::format("Tracing pid {} ({} probes on {})... Ctrl+C to quit.\n", target.pid(),
                            session.attached(), lib);

@@ -84,6 +84,7 @@ struct Report {
   Log2Hist wait_hist, hold_hist;  // every lock, every thread
   std::map<uint32_t, std::pair<Log2Hist, Log2Hist>> thread_hists;  // tid -> (wait, hold)
   std::vector<std::pair<std::string, uint64_t>> dropped;  // reason -> count, non-zero only
+  std::vector<std::string> warnings;                      // e.g. probes found missing
   bool estimated() const { return sample_percent < 100; }
 };
 

@@ -61,6 +61,7 @@ void write_text(std::ostream& os, const Report& r, const TextOptions& opt) {
     os << fmt::format("NOTE: {}% of acquisitions sampled; counts and totals are scaled estimates\n",
                       r.sample_percent);
   for (auto& [reason, n] : r.dropped) os << fmt::format("WARNING: {} {}\n", n, reason);
+  for (auto& w : r.warnings) os << "WARNING: " << w << '\n';
   if (r.locks.empty()) {
     os << "No lock activity recorded.\n\n";
     return;
@@ -143,6 +144,7 @@ void write_json(std::ostream& os, const Report& r, size_t stack_depth) {
   w.key("dropped").begin_object();
   for (auto& [reason, n] : r.dropped) w.key(reason).value(n);
   w.end_object();
+  w.key("warnings").string_array(r.warnings);
   w.key("locks").begin_array();
   for (auto& l : r.locks) {
     w.begin_object();

@@ -180,6 +180,27 @@ class PidMode(unittest.TestCase):
         self.assertEqual(orders["acquisitions"], sum(r["orders_acquisitions"] for r in record["contend"]))
 
 
+    def test_attaching_to_a_busy_process_pairs_every_acquisition_with_its_release(self):
+        # Probes attach one at a time while the target hammers the lock: no acquisition may be
+        # recorded before the unlock probe is in place, or its hold would never end.
+        json_path = os.path.join(self.tmp.name, "busy.json")
+        work = subprocess.Popen([lk.binary("parprimes"), "4", "30000000"], stdout=subprocess.DEVNULL)
+        try:
+            time.sleep(0.2)
+            run = subprocess.run([lk.binary("lockstat"), "-p", str(work.pid), "--json", json_path, "1"],
+                                 capture_output=True, text=True, timeout=120)
+        finally:
+            work.kill()
+            work.wait()
+        self.assertEqual(run.returncode, 0, run.stderr)
+        report = lk.load_json(json_path)
+        primes = next(l for l in report["locks"] if l["name"] == "primes_lock")
+        self.assertGreater(primes["acquisitions"], 100)
+        # At most one hold per thread is still open when tracing stops.
+        self.assertLessEqual(primes["acquisitions"] - primes["holds"], 4)
+        self.assertEqual(report["warnings"], [])
+
+
 def libc_entry_byte(pid, symbol="pthread_mutex_lock"):
     """First code byte of `symbol` in the process's libc, read from its memory."""
     libc = base = None
