@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 static pthread_mutex_t primes_lock = PTHREAD_MUTEX_INITIALIZER;
 static long total_primes;
@@ -42,10 +43,14 @@ int main(int argc, char **argv) {
     return 2;
   }
   setvbuf(stdout, NULL, _IOLBF, 0);
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
   pthread_t *t = calloc((size_t)nthreads, sizeof(*t));
   for (long i = 0; i < nthreads; i++) pthread_create(&t[i], NULL, worker, (void *)i);
   for (int i = 0; i < nthreads; i++) pthread_join(t[i], NULL);
-  printf("total %ld primes below %ld\n", total_primes, max_value);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  printf("total %ld primes below %ld in %.3f s\n", total_primes, max_value,
+         (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
   free(t);
   return 0;
 }
