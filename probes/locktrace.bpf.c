@@ -1,0 +1,229 @@
+/* locktrace: per-lock futex statistics from the futex system calls and scheduler switches.
+ *
+ * sys_enter_* records the call (address, class, user stack) per thread; sched_switch splits the time
+ * inside the call into blocked intervals (switched out not runnable, until switched back in) and the
+ * rest; sys_exit_* adds the finished call to its row.
+ *
+ * Configuration comes as -D flags: TARGET_PID (tgid, 0 = all), TARGET_TID (0 = all), SELF_PID (the
+ * tool itself, never traced), STATE_MASK (prev_state bits meaning "not runnable"), HAVE_FUTEX2,
+ * HAVE_FUTEX_WAITV, MAX_CALLS, MAX_STATS, MAX_ERRS, MAX_HISTS, MAX_PIDS, STACK_ENTRIES. */
+#include <uapi/linux/ptrace.h>
+#ifndef LOCKKIT_EMBEDDED
+#include "locktrace.h"
+#endif
+
+#define LT_E2BIG 7
+
+BPF_HASH(calls, u32, struct lt_call, MAX_CALLS);
+BPF_HASH(stats, struct lt_stat_key, struct lt_stat_val, MAX_STATS);
+BPF_HASH(errs, struct lt_err_key, u64, MAX_ERRS);
+BPF_HASH(hists, struct lt_hist_key, u64, MAX_HISTS);
+BPF_HASH(pids, u32, u32, MAX_PIDS);
+BPF_STACK_TRACE(stacks, STACK_ENTRIES);
+BPF_ARRAY(drops, u64, LT_DROP_MAX);
+BPF_ARRAY(dbg, u64, LT_DBG_MAX);
+
+static __always_inline void count_drop(int why) {
+  u64 *c = drops.lookup(&why);
+  if (c)
+    __sync_fetch_and_add(c, 1);
+}
+
+static __always_inline void count_dbg(int what) {
+  u64 *c = dbg.lookup(&what);
+  if (c)
+    __sync_fetch_and_add(c, 1);
+}
+
+static __always_inline int traced(u64 pid_tgid) {
+  u32 pid = pid_tgid >> 32;
+  if (TARGET_PID != 0 && pid != TARGET_PID)
+    return 0;
+  if (TARGET_TID != 0 && (u32)pid_tgid != TARGET_TID)
+    return 0;
+  if (pid == SELF_PID)
+    return 0;
+  return 1;
+}
+
+/* The word at the user stack pointer when the syscall was entered, from the task's saved user
+ * registers. In a leaf wrapper such as libc's syscall() or __lll_lock_wait that word is the return
+ * address into its caller: the frame the frame-pointer walk skips. (The tracepoint context cannot be
+ * used for this: its first 8 bytes, where the kernel keeps the pt_regs pointer, are off limits.) */
+static __always_inline u64 entry_stack_word(void) {
+  u64 regs = bpf_task_pt_regs(bpf_get_current_task_btf());
+  u64 sp = 0, word = 0;
+  if (regs == 0)
+    return 0;
+  bpf_probe_read_kernel(&sp, sizeof(sp), (void *)(regs + __builtin_offsetof(struct pt_regs, sp)));
+  if (sp == 0)
+    return 0;
+  bpf_probe_read_user(&word, sizeof(word), (void *)sp);
+  return word;
+}
+
+static __always_inline int on_enter(void *ctx, u32 sys, u64 op, u64 uaddr) {
+  u64 id = bpf_get_current_pid_tgid();
+  if (!traced(id))
+    return 0;
+  u32 tid = (u32)id;
+  struct lt_call c = {};
+  c.uaddr = uaddr;
+  c.cls = lt_classify(sys, op);
+  c.caller = entry_stack_word();
+  c.stackid = stacks.get_stackid(ctx, BPF_F_USER_STACK);
+  if (c.stackid < 0)
+    count_drop(LT_DROP_STACK_LOST);
+  c.start_ns = bpf_ktime_get_ns(); /* last, so that the probe's own work is not counted */
+  if (calls.update(&tid, &c) != 0) {
+    count_drop(LT_DROP_CALLS_FULL);
+    return 0;
+  }
+  count_dbg(LT_DBG_ENTERS);
+  return 0;
+}
+
+static __always_inline struct lt_stat_val *stat_row(struct lt_stat_key *k) {
+  struct lt_stat_val *v = stats.lookup(k);
+  if (v)
+    return v;
+  struct lt_stat_val zero = {};
+  bpf_get_current_comm(&zero.comm, sizeof(zero.comm));
+  stats.insert(k, &zero);
+  v = stats.lookup(k);
+  if (!v) {
+    count_drop(LT_DROP_STATS_FULL);
+    return 0;
+  }
+  u32 pid = k->pid, one = 1;
+  if (pids.insert(&pid, &one) == -LT_E2BIG)
+    count_drop(LT_DROP_PIDS_FULL);
+  return v;
+}
+
+static __always_inline void err_add(struct lt_stat_key *k, s32 err) {
+  struct lt_err_key ek = {};
+  ek.row = *k;
+  ek.err = err;
+  u64 *c = errs.lookup(&ek);
+  if (c) {
+    __sync_fetch_and_add(c, 1);
+    return;
+  }
+  u64 one = 1;
+  if (errs.insert(&ek, &one) != 0)
+    count_drop(LT_DROP_ERRS_FULL); /* one thread per key: no concurrent insert */
+}
+
+static __always_inline void hist_add(u32 pid, u64 uaddr, u64 blocked_ns) {
+  struct lt_hist_key k = {};
+  k.uaddr = uaddr;
+  k.pid = pid;
+  k.slot = lk_log2_slot(blocked_ns / 1000);
+  u64 *c = hists.lookup(&k);
+  if (c) {
+    __sync_fetch_and_add(c, 1);
+    return;
+  }
+  u64 one = 1;
+  if (hists.insert(&k, &one) != 0) {
+    c = hists.lookup(&k); /* another thread of the process inserted it meanwhile */
+    if (c)
+      __sync_fetch_and_add(c, 1);
+    else
+      count_drop(LT_DROP_HIST_FULL);
+  }
+}
+
+static __always_inline int on_exit(s64 ret) {
+  u64 id = bpf_get_current_pid_tgid();
+  if (!traced(id))
+    return 0;
+  u64 now = bpf_ktime_get_ns();
+  u32 tid = (u32)id;
+  count_dbg(LT_DBG_EXITS);
+  struct lt_call *cp = calls.lookup(&tid);
+  if (!cp) {
+    count_dbg(LT_DBG_ORPHAN_EXITS);
+    return 0;
+  }
+  struct lt_call c = *cp;
+  calls.delete(&tid);
+
+  u64 blocked = 0, sys = 0;
+  lt_call_finish(&c, now, &blocked, &sys);
+  if (c.preempts > 0)
+    count_dbg(LT_DBG_PREEMPTED);
+  if (c.blocks > 1)
+    count_dbg(LT_DBG_BLOCKED_TWICE);
+
+  struct lt_stat_key k = {};
+  k.uaddr = c.uaddr;
+  k.caller = c.caller;
+  k.pid = id >> 32;
+  k.tid = tid;
+  k.stackid = c.stackid;
+  struct lt_stat_val *v = stat_row(&k);
+  if (v)
+    lt_stat_add(v, c.cls, blocked, sys, c.blocks, ret);
+  if (v && ret < 0)
+    err_add(&k, (s32)-ret);
+  if (c.cls == LT_CLASS_WAIT)
+    hist_add(k.pid, c.uaddr, blocked);
+  return 0;
+}
+
+int on_switch(struct tracepoint__sched__sched_switch *args) {
+  u64 now = bpf_ktime_get_ns();
+  u32 prev = args->prev_pid;
+  u32 next = args->next_pid;
+  struct lt_call *c;
+  if (prev != 0) {
+    c = calls.lookup(&prev);
+    if (c)
+      lt_call_switch_out(c, args->prev_state, STATE_MASK, now);
+  }
+  if (next != 0) {
+    c = calls.lookup(&next);
+    if (c)
+      lt_call_switch_in(c, now);
+  }
+  return 0;
+}
+
+int futex_enter(struct tracepoint__syscalls__sys_enter_futex *args) {
+  return on_enter(args, LT_SYS_FUTEX, (u64)args->op, (u64)args->uaddr);
+}
+
+/* Every sys_exit_* tracepoint has the same layout (ret at offset 16): one program serves them all. */
+int futex_exit(struct tracepoint__syscalls__sys_exit_futex *args) { return on_exit(args->ret); }
+
+/* struct futex_waitv { u64 val; u64 uaddr; u32 flags; u32 reserved; }: the first entry's uaddr. */
+static __always_inline u64 first_waitv_addr(u64 waiters) {
+  u64 uaddr = 0;
+  if (waiters)
+    bpf_probe_read_user(&uaddr, sizeof(uaddr), (void *)(waiters + 8));
+  return uaddr;
+}
+
+#if HAVE_FUTEX2
+int futex_wait_enter(struct tracepoint__syscalls__sys_enter_futex_wait *args) {
+  return on_enter(args, LT_SYS_FUTEX_WAIT, 0, (u64)args->uaddr);
+}
+
+int futex_wake_enter(struct tracepoint__syscalls__sys_enter_futex_wake *args) {
+  return on_enter(args, LT_SYS_FUTEX_WAKE, 0, (u64)args->uaddr);
+}
+
+int futex_requeue_enter(struct tracepoint__syscalls__sys_enter_futex_requeue *args) {
+  return on_enter(args, LT_SYS_FUTEX_REQUEUE, 0,
+                  first_waitv_addr((u64)args->waiters));
+}
+#endif
+
+#if HAVE_FUTEX_WAITV
+int futex_waitv_enter(struct tracepoint__syscalls__sys_enter_futex_waitv *args) {
+  u64 uaddr = args->nr_futexes > 0 ? first_waitv_addr((u64)args->waiters) : 0;
+  return on_enter(args, LT_SYS_FUTEX_WAITV, 0, uaddr);
+}
+#endif

@@ -1,0 +1,90 @@
+// locktrace's model: rows from the BPF maps, stack repair, histograms. No BPF here (unit-testable).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/hist.h"
+#include "locktrace.h"
+
+namespace lockkit::locktrace {
+
+static_assert(sizeof(lt_call) == 56, "lt_call layout must match the BPF side");
+static_assert(sizeof(lt_stat_key) == 32, "lt_stat_key layout must match the BPF side");
+static_assert(sizeof(lt_stat_val) == 88, "lt_stat_val layout must match the BPF side");
+static_assert(sizeof(lt_err_key) == 40, "lt_err_key layout must match the BPF side");
+static_assert(sizeof(lt_hist_key) == 16, "lt_hist_key layout must match the BPF side");
+
+// What the BPF maps held at the end of tracing.
+struct Snapshot {
+  std::vector<std::pair<lt_stat_key, lt_stat_val>> stats;
+  std::vector<std::pair<lt_err_key, uint64_t>> errs;
+  std::vector<std::pair<lt_hist_key, uint64_t>> hists;
+};
+
+// The frames of a row's user stack as function names, root first; nullopt when BPF could not store
+// the stack.
+using StackResolver = std::function<std::optional<std::vector<std::string>>(const lt_stat_key&)>;
+
+// One output row: per process, thread, futex address and (symbolised) user stack.
+struct Row {
+  uint32_t pid = 0, tid = 0;
+  uint64_t addr = 0;
+  std::string comm;
+  std::optional<std::string> symbol;  // the global or static object at addr, when there is one
+  std::vector<std::string> frames;  // root first
+  bool stack_lost = false;
+  uint64_t blocked_ns = 0, sys_ns = 0, max_blocked_ns = 0, max_sys_ns = 0;
+  uint64_t wait_count = 0, blocked_count = 0, wake_count = 0, other_count = 0, errors = 0;
+  std::map<int, uint64_t> errnos;  // errno -> calls
+
+  // The stack column as a list: the task name, then the frames root to leaf ("[lost stack]" when
+  // lost). Semicolons and line breaks inside names are replaced so that the joined form splits back.
+  std::vector<std::string> stack() const;
+  // The same, joined with ';' (the folded form).
+  std::string stack_column() const;
+};
+
+// Builds rows from a snapshot. Keys whose stacks resolve to the same frames are merged (sums, max of
+// maxima, errno counts added).
+std::vector<Row> build_rows(const Snapshot& snap, const StackResolver& resolve);
+
+// By pid, then blocked time descending (then tid, address and stack, for a stable order).
+void sort_rows(std::vector<Row>& rows);
+
+// Rows whose stack could not be displayed.
+size_t lost_stack_rows(const std::vector<Row>& rows);
+
+// Per (process, futex address) log2 histogram of blocked time per wait call, in microseconds.
+struct LockHist {
+  uint32_t pid = 0;
+  uint64_t addr = 0;
+  Log2Hist hist;
+};
+// Sorted by pid, then address.
+std::vector<LockHist> build_hists(const Snapshot& snap);
+
+// The frame-pointer walk from a leaf function without its own frame (libc's syscall(),
+// __lll_lock_wait) skips that function's caller. `caller` is the word that was at the stack pointer
+// at entry: it is put back after the leaf when it is code (`is_code`) and not already the next
+// frame. `ips` and the result are leaf first.
+std::vector<uint64_t> restore_caller(const std::vector<uint64_t>& ips, uint64_t caller,
+                                     const std::function<bool(uint64_t)>& is_code);
+
+// The prev_state bits of sched:sched_switch that mean "not runnable", from the tracepoint's format
+// file: TASK_REPORT_MAX - 1, where TASK_REPORT_MAX is twice the largest state flag the format's
+// __print_flags table lists. LT_DEFAULT_STATE_MASK when the text has no such table.
+int64_t state_mask_from_format(const std::string& format_text);
+
+// "EAGAIN" for 11, ..., or the number as text for an errno without a name.
+std::string errno_name(int err);
+
+// The NUL-terminated task name in a BPF value.
+std::string comm_string(const char (&comm)[16]);
+
+}  // namespace lockkit::locktrace

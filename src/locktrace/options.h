@@ -1,0 +1,29 @@
+// locktrace's command line (the seed tool's interface plus -t, -o and --format).
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <string>
+
+namespace lockkit::locktrace {
+
+enum class Format { Csv, Json };
+
+struct Options {
+  pid_t pid = 0;            // 0 = all processes
+  pid_t tid = 0;            // 0 = every thread
+  double duration_s = 0;    // 0 = until Ctrl-C (or the traced process exits)
+  bool debug = false;
+  std::string hist;         // "" none, "-" stdout, else a file
+  size_t stack_storage = 1024;
+  std::string output = "-";
+  Format format = Format::Csv;
+  bool help = false;
+  std::string help_text;
+};
+
+// Parses argv (argv[0] is the program name). Throws UsageError for bad input.
+Options parse_options(int argc, char** argv);
+
+}  // namespace lockkit::locktrace
