@@ -18,15 +18,16 @@ Options parse_options(int argc, char** argv) {
       "[-o FILE] [--format csv|json]");
   spec.positional_help("[duration]");
   // clang-format off
+  spec.set_width(100);
   spec.add_options()
-    ("p,pid", "the PID to trace; if not specified, trace all", cxxopts::value<std::string>())
-    ("t,tid", "trace only this thread (its process ends the trace when it exits)", cxxopts::value<std::string>())
+    ("p,pid", "the PID to trace; if not specified, trace all", cxxopts::value<std::string>(), "PID")
+    ("t,tid", "trace only this thread (its process ends the trace when it exits)", cxxopts::value<std::string>(), "TID")
     ("d,debug", "display extra stats used for sanity checking / debugging (stderr, at exit)")
-    ("hist", "write per-lock histograms of blocked time to the specified file (- for stdout)", cxxopts::value<std::string>())
+    ("hist", "write per-lock histograms of blocked time to the specified file (- for stdout)", cxxopts::value<std::string>(), "HIST")
     ("stack-storage-size", "the number of unique stack traces that can be stored and displayed",
-     cxxopts::value<std::string>()->default_value("1024"))
-    ("o,output", "write the CSV (or JSON) to FILE instead of stdout", cxxopts::value<std::string>()->default_value("-"))
-    ("format", "output format: csv or json", cxxopts::value<std::string>()->default_value("csv"))
+     cxxopts::value<std::string>()->default_value("1024"), "N")
+    ("o,output", "write the CSV (or JSON) to FILE instead of stdout", cxxopts::value<std::string>()->default_value("-"), "FILE")
+    ("format", "output format: csv or json", cxxopts::value<std::string>()->default_value("csv"), "FORMAT")
     ("h,help", "show this help")
     ("duration", "duration of trace, in seconds", cxxopts::value<std::vector<std::string>>());
   // clang-format on

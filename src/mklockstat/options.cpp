@@ -26,18 +26,19 @@ Options parse_options(int argc, char** argv) {
   spec.custom_help("[options]");
   spec.positional_help("");
   // clang-format off
+  spec.set_width(100);
   spec.add_options()
-    ("period", "period in ms for reporting aggregate data", cxxopts::value<std::string>()->default_value("50"))
-    ("time", "seconds to collect samples, then exit (0 = until Ctrl-C)", cxxopts::value<std::string>()->default_value("10"))
+    ("period", "period in ms for reporting aggregate data", cxxopts::value<std::string>()->default_value("50"), "MS")
+    ("time", "seconds to collect samples, then exit (0 = until Ctrl-C)", cxxopts::value<std::string>()->default_value("10"), "SEC")
     ("no-filter-monitors", "also log locks taken by known monitors (collect, collectl, tcplife-bpfcc)")
-    ("filter-comm", "skip threads with these commands (comma-separated; replaces the default list)", cxxopts::value<std::string>())
-    ("backend", "auto, tracepoint (lock:contention_begin/end: contended waits) or kprobe (every acquisition)", cxxopts::value<std::string>()->default_value("auto"))
-    ("p,pid", "only threads of process PID", cxxopts::value<std::string>())
-    ("t,tid", "only thread TID", cxxopts::value<std::string>())
-    ("o,output", "write the log to FILE instead of stdout", cxxopts::value<std::string>()->default_value("-"))
+    ("filter-comm", "skip threads with these commands (comma-separated; replaces the default list)", cxxopts::value<std::string>(), "LIST")
+    ("backend", "auto, tracepoint (lock:contention_begin/end: contended waits) or kprobe (every acquisition)", cxxopts::value<std::string>()->default_value("auto"), "NAME")
+    ("p,pid", "only threads of process PID", cxxopts::value<std::string>(), "PID")
+    ("t,tid", "only thread TID", cxxopts::value<std::string>(), "TID")
+    ("o,output", "write the log to FILE instead of stdout", cxxopts::value<std::string>()->default_value("-"), "FILE")
     ("names", "append a 10th field: the kernel symbol of the lock (global locks), or empty")
-    ("stack-storage-size", "number of distinct kernel stacks BPF can store", cxxopts::value<std::string>()->default_value("16384"))
-    ("perf-pages", "perf buffer pages per CPU for finished periods (a power of two)", cxxopts::value<std::string>()->default_value("64"))
+    ("stack-storage-size", "number of distinct kernel stacks BPF can store", cxxopts::value<std::string>()->default_value("16384"), "N")
+    ("perf-pages", "perf buffer pages per CPU for finished periods (a power of two)", cxxopts::value<std::string>()->default_value("64"), "N")
     ("dry-run", "compile the BPF program and load it into the kernel, attach nothing, exit")
     ("h,help", "show this help");
   // clang-format on
