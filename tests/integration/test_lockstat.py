@@ -52,6 +52,10 @@ class CommandMode(unittest.TestCase):
             cls.report = lk.load_json(cls.json_path)
             cls.locks = by_address(cls.report)
 
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
     def setUp(self):
         lk.require_bpf(self)
         self.assertEqual(self.result.returncode, 0, self.result.stderr)
@@ -152,6 +156,7 @@ class PidMode(unittest.TestCase):
     def setUp(self):
         lk.require_bpf(self)
         self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
 
     def test_traces_running_process_and_ends_with_it(self):
         record_path = os.path.join(self.tmp.name, "record.json")
@@ -223,6 +228,7 @@ class Detach(unittest.TestCase):
     def setUp(self):
         lk.require_bpf(self)
         self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
 
     def check_signal_detaches(self, sig):
         work = subprocess.Popen([lk.binary("lockwork"), os.path.join(self.tmp.name, "r.json"), "--idle"],
@@ -258,6 +264,7 @@ class Sampling(unittest.TestCase):
     def setUp(self):
         lk.require_bpf(self)
         self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
 
     def test_sampled_run_reports_scaled_estimates(self):
         record_path = os.path.join(self.tmp.name, "record.json")
