@@ -18,8 +18,7 @@ namespace lockkit {
 
 bool is_libbcc_noise(const std::string& line) {
   return line.find("sha1 socket not available") != std::string::npos ||
-         line.find("cannot get prog tag") != std::string::npos ||
-         false;
+         line.find("cannot get prog tag") != std::string::npos;
 }
 
 StderrFilter::StderrFilter() {

@@ -2,6 +2,7 @@
 
 #include "core/json.h"
 #include "core/output.h"
+#include "core/session.h"
 
 #include <sstream>
 
@@ -38,4 +39,10 @@ TEST_CASE("json writer nests objects and arrays") {
   JsonWriter w(os, 0);
   w.begin_object().key("a").value(uint64_t(1)).key("b").begin_array().value("x").null().end_array().end_object();
   CHECK(os.str() == "{\"a\":1,\"b\":[\"x\",null]}\n");
+}
+
+TEST_CASE("libbcc noise lines are recognised and real errors are not") {
+  CHECK(is_libbcc_noise("sha1 socket not available: Address family not supported by protocol"));
+  CHECK(is_libbcc_noise("cannot get prog tag, ignore saving source with program tag"));
+  CHECK_FALSE(is_libbcc_noise("bpf: Failed to load program: Permission denied"));
 }
