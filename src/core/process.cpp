@@ -70,16 +70,22 @@ int StopSignals::take() {
 
 bool process_exists(pid_t pid) { return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM); }
 
+std::optional<pid_t> tgid_of(pid_t tid) {
+  auto status = read_file(fmt::format("/proc/{}/status", tid));
+  if (!status) return std::nullopt;
+  for (auto& line : split(*status, '\n'))
+    if (starts_with(line, "Tgid:")) {
+      auto v = parse_int(trim(line.substr(5)));
+      if (v && *v > 0) return pid_t(*v);
+    }
+  return std::nullopt;
+}
+
 Target Target::attach(pid_t pid) {
   // A thread id is not a process to follow (and pidfd_open refuses it).
-  if (auto status = read_file(fmt::format("/proc/{}/status", pid))) {
-    auto at = status->find("\nTgid:");
-    if (at != std::string::npos) {
-      auto tgid = parse_int(trim(status->substr(at + 6, status->find('\n', at + 1) - at - 6)));
-      if (tgid && *tgid != pid)
-        throw UsageError(fmt::format("{} is a thread of process {}: give the process id", pid, *tgid));
-    }
-  }
+  auto tgid = tgid_of(pid);
+  if (tgid && *tgid != pid)
+    throw UsageError(fmt::format("{} is a thread of process {}: give the process id", pid, *tgid));
   Target t;
   t.pid_ = pid;
   t.pidfd_ = open_pidfd(pid);

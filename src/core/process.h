@@ -76,5 +76,7 @@ std::string resolve_pthread_library(pid_t pid, const std::string& exe,
                                     const std::string& override_path);
 
 bool process_exists(pid_t pid);
+// The process (thread group) a thread belongs to, from /proc/TID/status; nullopt when it is gone.
+std::optional<pid_t> tgid_of(pid_t tid);
 
 }  // namespace lockkit

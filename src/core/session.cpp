@@ -75,9 +75,16 @@ std::string attach_reason(const std::string& status, const std::string& captured
 }
 }  // namespace
 
+std::string tracefs_root() {
+  for (const char* p : {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"})
+    if (path_exists(std::string(p) + "/events")) return p;
+  return "/sys/kernel/tracing";
+}
+
+bool tracefs_has(const std::string& rel) { return path_exists(tracefs_root() + "/" + rel); }
+
 void ensure_tracefs() {
-  if (path_exists("/sys/kernel/tracing/events") || path_exists("/sys/kernel/debug/tracing/events"))
-    return;
+  if (tracefs_has("events")) return;
   if (mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, nullptr) != 0)
     throw ToolError(fmt::format(
         "tracefs is not mounted and mounting it at /sys/kernel/tracing failed: {} "

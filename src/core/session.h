@@ -41,6 +41,10 @@ void prepare_environment(const std::string& tool);
 
 // Mounts tracefs at /sys/kernel/tracing when no tracefs is mounted. Throws ToolError on failure.
 void ensure_tracefs();
+// Where tracefs is mounted (/sys/kernel/tracing, or the older debugfs path).
+std::string tracefs_root();
+// Whether `rel` (e.g. "events/lock/contention_begin") exists under tracefs.
+bool tracefs_has(const std::string& rel);
 
 class Session {
  public:

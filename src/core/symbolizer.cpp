@@ -18,6 +18,19 @@ std::string format_frame(const Frame& f) {
 
 std::string frame_name(const Frame& f) { return f.resolved() ? f.function : "[unknown]"; }
 
+std::vector<uint64_t> restore_caller(const std::vector<uint64_t>& ips, uint64_t caller,
+                                     const std::function<bool(uint64_t)>& is_code) {
+  if (ips.empty() || caller == 0 || caller == ips[0]) return ips;
+  if (ips.size() >= 2 && ips[1] == caller) return ips;
+  if (is_code && !is_code(caller)) return ips;
+  std::vector<uint64_t> out;
+  out.reserve(ips.size() + 1);
+  out.push_back(ips[0]);
+  out.push_back(caller);
+  out.insert(out.end(), ips.begin() + 1, ips.end());
+  return out;
+}
+
 std::vector<MappedModule> modules_from_maps(const std::string& maps_text) {
   std::vector<MappedModule> out;
   std::istringstream in(maps_text);
@@ -97,6 +110,22 @@ Frame ProcessSymbolizer::resolve(uint64_t addr) const {
     f.offset = vaddr - s->addr;
   }
   return f;
+}
+
+std::vector<Frame> ProcessSymbolizer::resolve_stack(const std::vector<uint64_t>& ips) const {
+  std::vector<Frame> out;
+  out.reserve(ips.size());
+  for (size_t i = 0; i < ips.size(); i++) {
+    if (i == 0) {
+      out.push_back(resolve(ips[0]));
+      continue;
+    }
+    Frame f = resolve(ips[i] - 1);
+    f.addr = ips[i];
+    f.offset += 1;
+    out.push_back(std::move(f));
+  }
+  return out;
 }
 
 std::optional<std::string> ProcessSymbolizer::data_symbol(uint64_t addr) const {

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -35,6 +36,13 @@ struct MappedModule {
   std::shared_ptr<const ElfFile> elf;
 };
 
+// The frame-pointer walk started at a function's entry, or in a leaf without its own frame (libc's
+// syscall(), __lll_lock_wait), skips the direct caller. `caller` is the word that was at the stack
+// pointer: it is put back as the second frame unless it already is, or unless `is_code` is given
+// and says it is not code (where that word may not be a return address). Leaf first.
+std::vector<uint64_t> restore_caller(const std::vector<uint64_t>& ips, uint64_t caller,
+                                     const std::function<bool(uint64_t)>& is_code = nullptr);
+
 // Parses /proc/PID/maps text into modules (exported for tests).
 std::vector<MappedModule> modules_from_maps(const std::string& maps_text);
 
@@ -45,6 +53,9 @@ class ProcessSymbolizer {
   bool refresh();
   void add_modules(const std::vector<MappedModule>& mods);
   Frame resolve(uint64_t addr) const;
+  // A user stack, leaf first. Every frame but the leaf is a return address, which points after the
+  // call: it is resolved at addr-1, so a call that ends a function still names that function.
+  std::vector<Frame> resolve_stack(const std::vector<uint64_t>& ips) const;
   // Names a data address (a global or static lock): "symbol" or "symbol+0xoff".
   std::optional<std::string> data_symbol(uint64_t addr) const;
   pid_t pid() const { return pid_; }

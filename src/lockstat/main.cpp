@@ -167,17 +167,10 @@ class Tracer {
     auto key = std::make_pair(id, caller);
     auto it = frame_cache_.find(key);
     if (it != frame_cache_.end()) return it->second;
-    std::vector<uint64_t> ips = read_stack(stacks_fd_, id);
-    // The walk at function entry misses the direct caller: put the saved return address back.
-    if (caller && (ips.size() < 2 || ips[1] != caller)) ips.insert(ips.begin() + (ips.empty() ? 0 : 1), caller);
+    // At a function's entry the word at the stack pointer is the return address into the caller.
+    std::vector<uint64_t> ips = restore_caller(read_stack(stacks_fd_, id), caller);
     std::vector<std::string> out;
-    for (size_t i = 0; i < ips.size(); i++) {
-      // Return addresses point after the call: resolve ip-1 so a call at a function's end names it.
-      Frame f = sym_.resolve(i == 0 ? ips[i] : ips[i] - 1);
-      if (i > 0 && f.resolved()) f.offset += 1;
-      f.addr = ips[i];
-      out.push_back(format_frame(f));
-    }
+    for (auto& f : sym_.resolve_stack(ips)) out.push_back(format_frame(f));
     frame_cache_[key] = out;
     return out;
   }

@@ -27,27 +27,7 @@ extern const std::string kLocktraceBpf;
 namespace lockkit::locktrace {
 namespace {
 
-std::string tracefs_root() {
-  for (const char* p : {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"})
-    if (path_exists(std::string(p) + "/events")) return p;
-  return "/sys/kernel/tracing";
-}
-
-bool has_event(const std::string& root, const std::string& event) {
-  return path_exists(root + "/events/" + event + "/format");
-}
-
-// The process a thread belongs to, from /proc/TID/status.
-pid_t tgid_of(pid_t tid) {
-  auto status = read_file(fmt::format("/proc/{}/status", tid));
-  if (!status) throw ToolError(fmt::format("no thread with tid {}", tid));
-  for (auto& line : split(*status, '\n'))
-    if (starts_with(line, "Tgid:")) {
-      auto v = parse_int(trim(line.substr(5)));
-      if (v && *v > 0) return pid_t(*v);
-    }
-  throw ToolError(fmt::format("cannot find the process of tid {}", tid));
-}
+bool has_event(const std::string& event) { return tracefs_has("events/" + event + "/format"); }
 
 // Symbolizers for every process seen, kept current while the processes live so that their frames
 // still resolve after they exit.
@@ -126,11 +106,12 @@ class Tracer {
     std::vector<uint64_t> ips = read_stack(stacks_fd_, k.stackid);
     if (!ips.empty()) {
       ProcessSymbolizer& sym = symbols_.get(k.pid);
+      // The word at the stack pointer in a syscall need not be a return address: keep it only when
+      // it lands in a known function.
       ips = restore_caller(ips, k.caller, [&](uint64_t a) { return sym.resolve(a - 1).resolved(); });
       std::vector<std::string> names;
-      for (size_t i = ips.size(); i-- > 0;)
-        // Return addresses point after the call: resolve ip-1 so a call at a function's end names it.
-        names.push_back(frame_name(sym.resolve(i == 0 ? ips[i] : ips[i] - 1)));
+      auto frames = sym.resolve_stack(ips);
+      for (auto it = frames.rbegin(); it != frames.rend(); ++it) names.push_back(frame_name(*it));  // root first
       out = std::move(names);
     }
     cache_[key] = out;
@@ -156,7 +137,9 @@ int run(int argc, char** argv) {
 
   pid_t pid = o.pid;
   if (o.tid) {
-    pid_t owner = tgid_of(o.tid);
+    auto tgid = tgid_of(o.tid);
+    if (!tgid) throw ToolError(fmt::format("no thread with tid {}", o.tid));
+    pid_t owner = *tgid;
     if (pid && pid != owner) throw UsageError(fmt::format("tid {} belongs to pid {}, not {}", o.tid, owner, pid));
     pid = owner;
   }
@@ -164,12 +147,11 @@ int run(int argc, char** argv) {
   if (pid) target.emplace(Target::attach(pid));
   prepare_environment("locktrace");
 
-  std::string tracefs = tracefs_root();
-  bool futex2 = has_event(tracefs, "syscalls/sys_enter_futex_wait") &&
-                has_event(tracefs, "syscalls/sys_enter_futex_wake") &&
-                has_event(tracefs, "syscalls/sys_enter_futex_requeue");
-  bool waitv = has_event(tracefs, "syscalls/sys_enter_futex_waitv");
-  int64_t state_mask = state_mask_from_format(read_file(tracefs + "/events/sched/sched_switch/format").value_or(""));
+  bool futex2 = has_event("syscalls/sys_enter_futex_wait") &&
+                has_event("syscalls/sys_enter_futex_wake") &&
+                has_event("syscalls/sys_enter_futex_requeue");
+  bool waitv = has_event("syscalls/sys_enter_futex_waitv");
+  int64_t state_mask = state_mask_from_format(read_file(tracefs_root() + "/events/sched/sched_switch/format").value_or(""));
 
   Session session("locktrace");
   std::vector<std::string> defines = {

@@ -126,19 +126,6 @@ std::vector<LockHist> build_hists(const Snapshot& snap) {
   return out;
 }
 
-std::vector<uint64_t> restore_caller(const std::vector<uint64_t>& ips, uint64_t caller,
-                                     const std::function<bool(uint64_t)>& is_code) {
-  if (ips.empty() || caller == 0) return ips;
-  if (ips.size() >= 2 && ips[1] == caller) return ips;
-  if (caller == ips[0] || !is_code || !is_code(caller)) return ips;
-  std::vector<uint64_t> out;
-  out.reserve(ips.size() + 1);
-  out.push_back(ips[0]);
-  out.push_back(caller);
-  out.insert(out.end(), ips.begin() + 1, ips.end());
-  return out;
-}
-
 int64_t state_mask_from_format(const std::string& text) {
   // __print_flags(..., "|", { 0x00000001, "S" }, { 0x00000002, "D" }, ..., { 0x00000080, "I" })
   static const std::regex flag(R"(\{\s*(0x[0-9a-fA-F]+|[0-9]+)\s*,\s*\")");

@@ -69,13 +69,6 @@ struct LockHist {
 // Sorted by pid, then address.
 std::vector<LockHist> build_hists(const Snapshot& snap);
 
-// The frame-pointer walk from a leaf function without its own frame (libc's syscall(),
-// __lll_lock_wait) skips that function's caller. `caller` is the word that was at the stack pointer
-// at entry: it is put back after the leaf when it is code (`is_code`) and not already the next
-// frame. `ips` and the result are leaf first.
-std::vector<uint64_t> restore_caller(const std::vector<uint64_t>& ips, uint64_t caller,
-                                     const std::function<bool(uint64_t)>& is_code);
-
 // The prev_state bits of sched:sched_switch that mean "not runnable", from the tracepoint's format
 // file: TASK_REPORT_MAX - 1, where TASK_REPORT_MAX is twice the largest state flag the format's
 // __print_flags table lists. LT_DEFAULT_STATE_MASK when the text has no such table.

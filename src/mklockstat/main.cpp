@@ -57,10 +57,6 @@ const KprobeSpec kKprobes[] = {
     {"_raw_write_lock", "rwlock_write_enter", "rwlock_return", false},
 };
 
-bool tracefs_has(const std::string& rel) {
-  return path_exists("/sys/kernel/tracing/" + rel) || path_exists("/sys/kernel/debug/tracing/" + rel);
-}
-
 bool have_lock_tracepoints() {
   return tracefs_has("events/lock/contention_begin") && tracefs_has("events/lock/contention_end");
 }

@@ -2,7 +2,6 @@
 """lockstat's command line: bad input gets one clear line and exit 2 (usage) or 1 (runtime)."""
 import os
 import subprocess
-import tempfile
 import unittest
 
 import lockkit_testlib as lk
@@ -66,8 +65,7 @@ class Runtime(unittest.TestCase):
         self.assertNotIn("Tracing", r.stderr)
 
     def test_command_exit_ends_tracing_with_a_report(self):
-        with tempfile.TemporaryDirectory() as tmp:
-            r = lockstat("--", lk.binary("parprimes"), "2", "20000")
+        r = lockstat("--", lk.binary("parprimes"), "2", "20000")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("target exited", r.stderr)
         self.assertIn("primes_lock", r.stdout)

@@ -77,3 +77,42 @@ TEST_CASE("kallsyms resolves code and names only data symbols as locks") {
 TEST_CASE("kallsyms with hidden addresses is an error") {
   CHECK(KernelSymbols::parse("0000000000000000 T _stext\n").size() == 0);
 }
+
+TEST_CASE("the caller skipped by the frame-pointer walk is put back after the leaf") {
+  auto is_code = [](uint64_t) { return true; };
+  CHECK(restore_caller({0x100, 0x300}, 0x200, is_code) == std::vector<uint64_t>{0x100, 0x200, 0x300});
+  CHECK(restore_caller({0x100}, 0x200, is_code) == std::vector<uint64_t>{0x100, 0x200});
+}
+
+TEST_CASE("the walk is left alone when the caller is already the next frame or missing") {
+  auto is_code = [](uint64_t) { return true; };
+  CHECK(restore_caller({0x100, 0x200, 0x300}, 0x200, is_code) == std::vector<uint64_t>{0x100, 0x200, 0x300});
+  CHECK(restore_caller({0x100, 0x300}, 0, is_code) == std::vector<uint64_t>{0x100, 0x300});
+  CHECK(restore_caller({}, 0x200, is_code).empty());
+}
+
+TEST_CASE("a stack word that is not code is not taken for a caller") {
+  auto is_code = [](uint64_t a) { return a >= 0x1000; };
+  CHECK(restore_caller({0x1100, 0x1300}, 0x20, is_code) == std::vector<uint64_t>{0x1100, 0x1300});
+}
+
+TEST_CASE("a caller known to be a return address is put back without a check") {
+  CHECK(restore_caller({0x100, 0x300}, 0x20) == std::vector<uint64_t>{0x100, 0x20, 0x300});
+}
+
+TEST_CASE("return addresses in a stack resolve to the function that made the call") {
+  auto elf = ElfFile::open(kWorkload);
+  uint64_t bias = 0x555500000000ull;
+  uint64_t lo = elf->min_vaddr() + bias;
+  ProcessSymbolizer sym(0);
+  sym.add_modules(modules_from_maps(fmt::format("{:x}-{:x} r--p 00000000 fe:00 1234 {}\n", lo, lo + 0x1000, kWorkload)));
+  const ElfSymbol& place = elf->find("place_order")[0];
+  // A call that is the last instruction of place_order returns to the first byte past it.
+  auto frames = sym.resolve_stack({place.addr + 4 + bias, place.addr + place.size + bias});
+  REQUIRE(frames.size() == 2);
+  CHECK(frames[0].function == "place_order");
+  CHECK(frames[0].offset == 4);
+  CHECK(frames[1].function == "place_order");
+  CHECK(frames[1].offset == place.size);
+  CHECK(frames[1].addr == place.addr + place.size + bias);
+}

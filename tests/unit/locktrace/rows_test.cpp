@@ -123,24 +123,6 @@ TEST_CASE("the task name comes from the BPF row") {
   CHECK(rows[0].stack_column() == "lt-waiter;main");
 }
 
-TEST_CASE("the caller skipped by the frame-pointer walk is put back after the leaf") {
-  auto is_code = [](uint64_t) { return true; };
-  CHECK(restore_caller({0x100, 0x300}, 0x200, is_code) == std::vector<uint64_t>{0x100, 0x200, 0x300});
-  CHECK(restore_caller({0x100}, 0x200, is_code) == std::vector<uint64_t>{0x100, 0x200});
-}
-
-TEST_CASE("the walk is left alone when the caller is already the next frame or missing") {
-  auto is_code = [](uint64_t) { return true; };
-  CHECK(restore_caller({0x100, 0x200, 0x300}, 0x200, is_code) == std::vector<uint64_t>{0x100, 0x200, 0x300});
-  CHECK(restore_caller({0x100, 0x300}, 0, is_code) == std::vector<uint64_t>{0x100, 0x300});
-  CHECK(restore_caller({}, 0x200, is_code).empty());
-}
-
-TEST_CASE("a stack word that is not code is not taken for a caller") {
-  auto is_code = [](uint64_t a) { return a >= 0x1000; };
-  CHECK(restore_caller({0x1100, 0x1300}, 0x20, is_code) == std::vector<uint64_t>{0x1100, 0x1300});
-}
-
 TEST_CASE("the stack-storage warning counts the rows whose stack is lost") {
   auto w = warnings(std::vector<uint64_t>(LT_DROP_MAX, 0), 3);
   REQUIRE(w.size() == 1);
