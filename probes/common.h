@@ -24,4 +24,9 @@ LK_INLINE __u32 lk_log2_slot(__u64 v) {
   return v ? r + 1 : 0;
 }
 
+/* What a BPF program attached to a tracepoint through perf returns. The kernel hands the event
+ * on to the tracepoint's other perf consumers (perf stat, perf record, perf lock) only when the
+ * program returns non-zero: returning 0 would blind every other tracer of that event while we run. */
+#define LK_TP_PASS_ON 1
+
 #endif

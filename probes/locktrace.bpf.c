@@ -188,15 +188,19 @@ int on_switch(struct tracepoint__sched__sched_switch *args) {
     if (c)
       lt_call_switch_in(c, now);
   }
-  return 0;
+  return LK_TP_PASS_ON;
 }
 
 int futex_enter(struct tracepoint__syscalls__sys_enter_futex *args) {
-  return on_enter(args, LT_SYS_FUTEX, (u64)args->op, (u64)args->uaddr);
+  on_enter(args, LT_SYS_FUTEX, (u64)args->op, (u64)args->uaddr);
+  return LK_TP_PASS_ON;
 }
 
 /* Every sys_exit_* tracepoint has the same layout (ret at offset 16): one program serves them all. */
-int futex_exit(struct tracepoint__syscalls__sys_exit_futex *args) { return on_exit(args->ret); }
+int futex_exit(struct tracepoint__syscalls__sys_exit_futex *args) {
+  on_exit(args->ret);
+  return LK_TP_PASS_ON;
+}
 
 /* struct futex_waitv { u64 val; u64 uaddr; u32 flags; u32 reserved; }: the first entry's uaddr. */
 static __always_inline u64 first_waitv_addr(u64 waiters) {
@@ -208,22 +212,25 @@ static __always_inline u64 first_waitv_addr(u64 waiters) {
 
 #if HAVE_FUTEX2
 int futex_wait_enter(struct tracepoint__syscalls__sys_enter_futex_wait *args) {
-  return on_enter(args, LT_SYS_FUTEX_WAIT, 0, (u64)args->uaddr);
+  on_enter(args, LT_SYS_FUTEX_WAIT, 0, (u64)args->uaddr);
+  return LK_TP_PASS_ON;
 }
 
 int futex_wake_enter(struct tracepoint__syscalls__sys_enter_futex_wake *args) {
-  return on_enter(args, LT_SYS_FUTEX_WAKE, 0, (u64)args->uaddr);
+  on_enter(args, LT_SYS_FUTEX_WAKE, 0, (u64)args->uaddr);
+  return LK_TP_PASS_ON;
 }
 
 int futex_requeue_enter(struct tracepoint__syscalls__sys_enter_futex_requeue *args) {
-  return on_enter(args, LT_SYS_FUTEX_REQUEUE, 0,
-                  first_waitv_addr((u64)args->waiters));
+  on_enter(args, LT_SYS_FUTEX_REQUEUE, 0, first_waitv_addr((u64)args->waiters));
+  return LK_TP_PASS_ON;
 }
 #endif
 
 #if HAVE_FUTEX_WAITV
 int futex_waitv_enter(struct tracepoint__syscalls__sys_enter_futex_waitv *args) {
   u64 uaddr = args->nr_futexes > 0 ? first_waitv_addr((u64)args->waiters) : 0;
-  return on_enter(args, LT_SYS_FUTEX_WAITV, 0, uaddr);
+  on_enter(args, LT_SYS_FUTEX_WAITV, 0, uaddr);
+  return LK_TP_PASS_ON;
 }
 #endif

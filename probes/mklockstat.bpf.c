@@ -147,12 +147,12 @@ static __always_inline void wait_end(void *ctx, u64 slot, int failed) {
 TRACEPOINT_PROBE(lock, contention_begin) {
   u64 lock = (u64)args->lock_addr;
   wait_begin(args, lock, mk_type_from_flags(args->flags), lock, 1);
-  return 0;
+  return LK_TP_PASS_ON;
 }
 
 TRACEPOINT_PROBE(lock, contention_end) {
   wait_end(args, (u64)args->lock_addr, args->ret != 0);
-  return 0;
+  return LK_TP_PASS_ON;
 }
 #endif
 

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
+#include <cstring>
 #include <sstream>
 
 #include "core/elf.h"
@@ -66,6 +67,10 @@ int StopSignals::take() {
   signalfd_siginfo si;
   ssize_t n = read(fd_, &si, sizeof(si));
   return n == ssize_t(sizeof(si)) ? int(si.ssi_signo) : 0;
+}
+
+void StopSignals::throw_if_stopped(const std::string& what) {
+  if (int sig = take()) throw ToolError(fmt::format("interrupted ({}) before {}", strsignal(sig), what), 128 + sig);
 }
 
 bool process_exists(pid_t pid) { return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM); }

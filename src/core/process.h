@@ -21,6 +21,9 @@ class StopSignals {
   int fd() const { return fd_; }
   // The signal that arrived, or 0.
   int take();
+  // When a stop signal arrived before `what` (nothing attached yet, nothing to report), throws
+  // ToolError "interrupted before <what>" with exit status 128+signal.
+  void throw_if_stopped(const std::string& what);
 
  private:
   int fd_ = -1;

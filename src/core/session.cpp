@@ -11,7 +11,10 @@
 #include <iostream>
 #include <sstream>
 
+#include "core/attach.h"
+#include "core/elf.h"
 #include "core/kheaders.h"
+#include "core/process.h"
 #include "core/util.h"
 
 namespace lockkit {
@@ -120,15 +123,77 @@ void Session::compile(const std::string& text, const std::vector<std::string>& d
   }
 }
 
+namespace {
+// The kernel's reason for refusing a probe, in words a user can act on.
+std::string probe_errno_reason(int err, pid_t pid) {
+  switch (err) {
+    case 524:  // ENOTSUPP, kernel-internal
+      return "the kernel cannot place a probe on its first instruction (ENOTSUPP)";
+    case ESRCH:
+      return fmt::format("process {} no longer exists", pid);
+    case ENOENT:
+      return "no such file, function or probe type on this kernel";
+    default:
+      return errno_text(err);
+  }
+}
+}  // namespace
+
+std::function<void(size_t)> detach_notice(const std::string& tool, StopSignals& signals) {
+  return [tool, &signals](size_t left) {
+    if (signals.take() != 0)
+      std::cerr << fmt::format("{}: still removing {} probe{}: the kernel waits for each to quiesce; "
+                               "the target keeps running meanwhile\n",
+                               tool, left, left == 1 ? "" : "s");
+  };
+}
+
+int Session::load_uprobe_program(const std::string& fn) {
+  auto load = [&](int attach_type) {
+    int fd = -1;
+    StderrFilter quiet;
+    ebpf::StatusTuple st = bpf_->load_func(fn, BPF_PROG_TYPE_KPROBE, fd, 0, bpf_attach_type(attach_type));
+    if (!st.ok()) {
+      std::string diag = quiet.take();
+      throw ToolError(fmt::format("BPF program {} was rejected: {}{}", fn, st.msg(), diag.empty() ? "" : "\n" + diag));
+    }
+    return fd;
+  };
+  if (uprobe_mode_ == UprobeMode::Unknown) {
+    int fd = load(kAttachUprobeMulti);
+    if (uprobe_multi_supported(fd)) {
+      uprobe_mode_ = UprobeMode::Multi;
+      return fd;
+    }
+    uprobe_mode_ = UprobeMode::Perf;
+    bpf_->unload_func(fn);
+  }
+  return load(uprobe_mode_ == UprobeMode::Multi ? kAttachUprobeMulti : -1);
+}
+
+std::string Session::uprobe_mechanism() const {
+  return uprobe_mode_ == UprobeMode::Multi ? "uprobe-multi links" : "perf uprobe events";
+}
+
 void Session::attach_uprobe(const std::string& binary, const std::string& symbol, uint64_t addr,
                             const std::string& fn, bool on_return, pid_t pid) {
-  StderrFilter quiet;
-  ebpf::StatusTuple st = bpf_->attach_uprobe(binary, addr ? "" : symbol, fn, addr,
-                                             on_return ? BPF_PROBE_RETURN : BPF_PROBE_ENTRY, pid);
-  if (!st.ok())
-    throw ToolError(fmt::format("cannot attach {} to {} in {}: {}", on_return ? "uretprobe" : "uprobe",
-                                symbol, binary, attach_reason(st.msg(), quiet.take())));
-  probes_.push_back({on_return ? Probe::Uretprobe : Probe::Uprobe, binary, addr ? "" : symbol, addr, pid});
+  const char* what = on_return ? "uretprobe" : "uprobe";
+  auto elf = ElfFile::open_cached(binary);
+  if (addr == 0) {
+    for (auto& sym : elf->find(symbol))
+      if (sym.is_function) {
+        addr = sym.addr;
+        break;
+      }
+    if (addr == 0) throw ToolError(fmt::format("cannot attach {} to {}: {} does not define it", what, symbol, binary));
+  }
+  uint64_t offset = file_offset_of(*elf, addr);
+  int prog = load_uprobe_program(fn);
+  int fd = uprobe_mode_ == UprobeMode::Multi ? open_uprobe_multi(prog, binary, {offset}, on_return, pid)
+                                             : open_perf_uprobe(prog, binary, offset, on_return, pid);
+  if (fd < 0)
+    throw ToolError(fmt::format("cannot attach {} to {} in {}: {}", what, symbol, binary, probe_errno_reason(-fd, pid)));
+  probe_fds_.push_back(fd);
   attached_++;
 }
 
@@ -137,40 +202,39 @@ void Session::attach_tracepoint(const std::string& tp, const std::string& fn) {
   ebpf::StatusTuple st = bpf_->attach_tracepoint(tp, fn);
   if (!st.ok())
     throw ToolError(fmt::format("cannot attach tracepoint {}: {}", tp, attach_reason(st.msg(), quiet.take())));
-  probes_.push_back({Probe::Tracepoint, tp, "", 0, -1});
+  tracepoints_.push_back(tp);
   attached_++;
 }
 
 void Session::attach_kprobe(const std::string& kernel_fn, const std::string& fn, bool on_return) {
-  StderrFilter quiet;
-  ebpf::StatusTuple st = bpf_->attach_kprobe(kernel_fn, fn, 0, on_return ? BPF_PROBE_RETURN : BPF_PROBE_ENTRY);
-  if (!st.ok())
-    throw ToolError(fmt::format("cannot attach {} to {}: {}", on_return ? "kretprobe" : "kprobe",
-                                kernel_fn, attach_reason(st.msg(), quiet.take())));
-  probes_.push_back({on_return ? Probe::Kretprobe : Probe::Kprobe, kernel_fn, "", 0, -1});
+  const char* what = on_return ? "kretprobe" : "kprobe";
+  int prog = -1;
+  {
+    StderrFilter quiet;
+    ebpf::StatusTuple st = bpf_->load_func(fn, BPF_PROG_TYPE_KPROBE, prog);
+    if (!st.ok()) {
+      std::string diag = quiet.take();
+      throw ToolError(fmt::format("BPF program {} was rejected: {}{}", fn, st.msg(), diag.empty() ? "" : "\n" + diag));
+    }
+  }
+  int fd = open_perf_kprobe(prog, kernel_fn, on_return);
+  if (fd == -ENOENT && !path_exists("/sys/bus/event_source/devices/kprobe"))
+    throw ToolError(fmt::format("cannot attach {} to {}: this kernel has no kprobe PMU (CONFIG_KPROBES is off)",
+                                what, kernel_fn));
+  if (fd < 0)
+    throw ToolError(fmt::format("cannot attach {} to {}: {}", what, kernel_fn, probe_errno_reason(-fd, -1)));
+  probe_fds_.push_back(fd);
   attached_++;
 }
 
-void Session::detach_all() {
+void Session::detach_all(const std::function<void(size_t left)>& on_wait) {
   if (!bpf_) return;
+  std::vector<int> fds;
+  fds.swap(probe_fds_);
+  close_concurrently(fds, on_wait);
   StderrFilter quiet;
-  for (auto it = probes_.rbegin(); it != probes_.rend(); ++it) {
-    switch (it->type) {
-      case Probe::Uprobe:
-      case Probe::Uretprobe:
-        bpf_->detach_uprobe(it->where, it->symbol, it->addr,
-                            it->type == Probe::Uretprobe ? BPF_PROBE_RETURN : BPF_PROBE_ENTRY, it->pid);
-        break;
-      case Probe::Tracepoint:
-        bpf_->detach_tracepoint(it->where);
-        break;
-      case Probe::Kprobe:
-      case Probe::Kretprobe:
-        bpf_->detach_kprobe(it->where, it->type == Probe::Kretprobe ? BPF_PROBE_RETURN : BPF_PROBE_ENTRY);
-        break;
-    }
-  }
-  probes_.clear();
+  for (auto it = tracepoints_.rbegin(); it != tracepoints_.rend(); ++it) bpf_->detach_tracepoint(*it);
+  tracepoints_.clear();
   attached_ = 0;
 }
 

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -46,6 +47,12 @@ std::string tracefs_root();
 // Whether `rel` (e.g. "events/lock/contention_begin") exists under tracefs.
 bool tracefs_has(const std::string& rel);
 
+class StopSignals;
+
+// Progress for a detach that takes long: when a stop signal (a second Ctrl-C) arrives while probes
+// are still being removed, says on stderr what is happening instead of seeming to hang.
+std::function<void(size_t left)> detach_notice(const std::string& tool, StopSignals& signals);
+
 class Session {
  public:
   explicit Session(std::string tool);
@@ -55,12 +62,18 @@ class Session {
 
   // Compiles `text`; `defines` become -D flags. Throws ToolError with the compiler's message.
   void compile(const std::string& text, const std::vector<std::string>& defines);
-  // Attaches `fn` at `addr` (a linked vaddr, 0 to resolve `symbol`) of `binary` for `pid`.
+  // Attaches `fn` at `addr` (a linked vaddr, 0 to resolve `symbol`) of `binary` for `pid`. The
+  // probe lives as long as a descriptor of ours (never a tracefs event). Throws ToolError naming
+  // the probe and the kernel's reason.
   void attach_uprobe(const std::string& binary, const std::string& symbol, uint64_t addr,
                      const std::string& fn, bool on_return, pid_t pid);
   void attach_tracepoint(const std::string& category_name, const std::string& fn);
   void attach_kprobe(const std::string& kernel_fn, const std::string& fn, bool on_return);
-  void detach_all();
+  // Removes every probe. Uprobe and kprobe descriptors close concurrently (each removal waits for
+  // a grace period; concurrent waits overlap). `on_wait` is called about every 100 ms meanwhile.
+  void detach_all(const std::function<void(size_t left)>& on_wait = {});
+  // How uprobes are attached here: "uprobe-multi links" or "perf uprobe events".
+  std::string uprobe_mechanism() const;
   size_t attached() const { return attached_; }
 
   // File descriptor of a map declared in the program; throws ToolError when there is none.
@@ -69,18 +82,16 @@ class Session {
   const std::string& tool() const { return tool_; }
 
  private:
-  // What is attached, so that each probe is detached exactly once: libbcc's detach_all() keeps its
-  // records, and the BPF destructor would close the same descriptors a second time.
-  struct Probe {
-    enum Type { Uprobe, Uretprobe, Tracepoint, Kprobe, Kretprobe } type;
-    std::string where;  // binary, tracepoint or kernel function
-    std::string symbol;
-    uint64_t addr = 0;
-    pid_t pid = -1;
-  };
   std::string tool_;
   std::unique_ptr<ebpf::BPF> bpf_;
-  std::vector<Probe> probes_;
+  // Tracepoints go through libbcc (a perf event per tracepoint, closed by descriptor); libbcc's
+  // detach_all() keeps its records, and its destructor would close them a second time, so each is
+  // detached here exactly once.
+  std::vector<std::string> tracepoints_;
+  // Uprobe and kprobe descriptors (BPF links or perf events) we own.
+  std::vector<int> probe_fds_;
+  enum class UprobeMode { Unknown, Multi, Perf } uprobe_mode_ = UprobeMode::Unknown;
+  int load_uprobe_program(const std::string& fn);
   size_t attached_ = 0;
 };
 

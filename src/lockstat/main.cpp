@@ -145,6 +145,12 @@ class Tracer {
   }
   const Snapshot& total(const Snapshot& latest) const { return o_.reset ? total_ : latest; }
 
+  // Notes every breakpoint that vanished from the target while it still runs (before detaching).
+  void check_breakpoints() {
+    if (target_.running_program() && !target_.exited())
+      for (auto& fn : check_.missing()) lost_probes_.insert(fn);
+  }
+
   Report report(const Snapshot& snap, double duration_s) {
     Report r = build_report(snap, naming_, labels_, o_.sample_percent);
     r.pid = target_.pid();
@@ -153,8 +159,6 @@ class Tracer {
     for (uint32_t i = 0; i < LK_DROP_MAX; i++)
       if (drops[i]) r.dropped.emplace_back(drop_reason_name(i), drops[i]);
     // A breakpoint that vanished from the target means calls went unseen: say so, never hide it.
-    if (target_.running_program() && !target_.exited())
-      for (auto& fn : check_.missing()) lost_probes_.insert(fn);
     for (auto& fn : lost_probes_)
       r.warnings.push_back(fmt::format("the breakpoint on {} went missing from pid {}: calls to it were not all seen",
                                        fn, target_.pid()));
@@ -214,6 +218,7 @@ int run(int argc, char** argv) {
       "MAX_STATS=65536", "MAX_THREADS=8192", "MAX_HELD=65536", "MAX_HISTS=131072", "MAX_LOCKS=65536",
       fmt::format("STACK_ENTRIES={}", o.stack_storage)};
   session.compile(probes::kLockstatBpf, defines);
+  signals.throw_if_stopped("tracing started");  // compiling takes seconds: a Ctrl-C meanwhile ends here
   Attacher attacher(session, lib, target.pid());
   try {
     if (o.mutex) attacher.attach(kMutexProbes);
@@ -239,8 +244,8 @@ int run(int argc, char** argv) {
   if (bpf_update_elem(session.map_fd("armed"), &zero, &one, 0) != 0)
     throw ToolError("cannot arm the probes: " + errno_text(errno));
   target.release();
-  std::cerr << fmt::format("Tracing pid {} ({} probes on {})... Ctrl+C to quit.\n", target.pid(),
-                           session.attached(), lib);
+  std::cerr << fmt::format("Tracing pid {} ({} probes on {}, {})... Ctrl+C to quit.\n", target.pid(),
+                           session.attached(), lib, session.uprobe_mechanism());
   tracer.refresh_maps();
 
   uint64_t start = monotonic_ns();
@@ -277,15 +282,19 @@ int run(int argc, char** argv) {
     if (now >= end) break;
     if (now >= next_report) {
       interval_no++;
+      tracer.check_breakpoints();
       print_text(tracer.read(), now, false);
       interval_start = now;
       next_report += interval_ns;
       if (next_report <= now) next_report = now + interval_ns;
     }
   }
-  // Report first, detach after: unregistering uprobes costs tens of milliseconds each here (more
-  // under load), and the user should not wait for it to see the numbers.
+  // Detach first, then read and report: the target gets its full speed back at once, and the maps
+  // no longer change while they are read.
   uint64_t now = monotonic_ns();
+  tracer.check_breakpoints();
+  std::cerr << fmt::format("lockstat: {} after {:.1f} s; detaching probes.\n", why, double(now - start) / 1e9);
+  session.detach_all(detach_notice("lockstat", signals));
   Snapshot last = tracer.read();
   interval_no++;
   print_text(last, now, true);
@@ -299,8 +308,9 @@ int run(int argc, char** argv) {
     write_folded(folded_out->stream(), whole, o.folded_hold);
     folded_out->finish();
   }
-  std::cerr << fmt::format("lockstat: {} after {:.1f} s; detaching probes.\n", why, double(now - start) / 1e9);
-  session.detach_all();
+  // Like time(1) and strace(1): a traced command's exit status is ours (128+N when signal N
+  // killed it). A command still running when tracing ended, and a -p run, end with 0.
+  if (target.spawned() && target.exited()) return target.exit_status().value_or(0);
   return 0;
 }
 

@@ -164,6 +164,7 @@ int run(int argc, char** argv) {
       "MAX_CALLS=16384", "MAX_STATS=65536", "MAX_ERRS=16384", "MAX_HISTS=65536", "MAX_PIDS=8192",
       fmt::format("STACK_ENTRIES={}", o.stack_storage)};
   session.compile(probes::kLocktraceBpf, defines);
+  signals.throw_if_stopped("tracing started");
   // Switches and exits first: every call whose enter is recorded then has its exit and switches seen.
   session.attach_tracepoint("sched:sched_switch", "on_switch");
   session.attach_tracepoint("syscalls:sys_exit_futex", "futex_exit");
@@ -196,7 +197,7 @@ int run(int argc, char** argv) {
     tracer.refresh();
     if (w != Wake::Timeout || monotonic_ns() >= end) break;
   }
-  session.detach_all();
+  session.detach_all(detach_notice("locktrace", signals));
   double duration_s = double(monotonic_ns() - start) / 1e9;
 
   Snapshot snap = tracer.read();

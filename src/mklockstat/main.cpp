@@ -221,6 +221,7 @@ int run(int argc, char** argv) {
   Session session("mklockstat");
   session.compile(probes::kMklockstatBpf, bpf_defines(o, backend));
   if (o.dry_run) return dry_run(session, backend);
+  signals.throw_if_stopped("tracing started");
 
   int skip_fd = session.map_fd("skip_comms");
   for (auto& name : o.skip_comms) {
@@ -275,7 +276,7 @@ int run(int argc, char** argv) {
     if (w == Wake::TargetExit) { why = fmt::format("pid {} exited", o.pid); break; }
     if (now >= end) break;
   }
-  session.detach_all();
+  session.detach_all(detach_notice("mklockstat", signals));
   uint64_t stopped = monotonic_ns();
   // Flush: every period still in the perf buffer or open in the map.
   perf->consume();
