@@ -73,6 +73,15 @@ void StopSignals::throw_if_stopped(const std::string& what) {
   if (int sig = take()) throw ToolError(fmt::format("interrupted ({}) before {}", strsignal(sig), what), 128 + sig);
 }
 
+std::string process_root(pid_t pid) {
+  // /proc/PID/maps names files as the reader sees them when they are reachable from its root (a
+  // chroot in our namespace shows full paths); only another mount namespace names its own paths.
+  if (pid <= 0) return "";
+  std::string proc = fmt::format("/proc/{}", pid);
+  std::string ns = readlink_str(proc + "/ns/mnt");
+  return ns.empty() || ns == readlink_str("/proc/self/ns/mnt") ? "" : proc + "/root";
+}
+
 bool process_exists(pid_t pid) { return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM); }
 
 std::optional<pid_t> tgid_of(pid_t tid) {
@@ -247,9 +256,12 @@ std::string resolve_pthread_library(pid_t pid, const std::string& exe,
     char buf[PATH_MAX];
     return realpath(override_path.c_str(), buf) ? std::string(buf) : override_path;
   }
-  if (!exe.empty() && defines_function(exe, "pthread_mutex_lock")) return exe;  // static binary
+  // A process under another root: its executable is reached through /proc/PID/exe.
+  std::string exe_file = pid > 0 && !exe.empty() && !process_root(pid).empty() ? fmt::format("/proc/{}/exe", pid) : exe;
+  if (!exe_file.empty() && defines_function(exe_file, "pthread_mutex_lock")) return exe_file;  // static binary
   // Candidates from the target's maps, else from our own (same loader and libc for a command).
   std::string maps_pid = pid > 0 && process_exists(pid) ? std::to_string(pid) : "self";
+  std::string root = maps_pid == "self" ? "" : process_root(pid);
   auto maps = read_file("/proc/" + maps_pid + "/maps");
   std::string libc, libpthread;
   if (maps) {
@@ -258,7 +270,7 @@ std::string resolve_pthread_library(pid_t pid, const std::string& exe,
     while (std::getline(in, line)) {
       auto slash = line.find('/');
       if (slash == std::string::npos) continue;
-      std::string path = line.substr(slash);
+      std::string path = root + line.substr(slash);
       std::string base = basename_of(path);
       if (starts_with(base, "libpthread.so") && libpthread.empty()) libpthread = path;
       if (starts_with(base, "libc.so") && libc.empty()) libc = path;

@@ -79,6 +79,9 @@ std::string resolve_pthread_library(pid_t pid, const std::string& exe,
                                     const std::string& override_path);
 
 bool process_exists(pid_t pid);
+// The prefix under which the files a process names in /proc/PID/maps are found from here: "" when
+// it shares our mount namespace, else "/proc/PID/root" (containers).
+std::string process_root(pid_t pid);
 // The process (thread group) a thread belongs to, from /proc/TID/status; nullopt when it is gone.
 std::optional<pid_t> tgid_of(pid_t tid);
 

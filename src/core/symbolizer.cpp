@@ -4,6 +4,7 @@
 
 #include <sstream>
 
+#include "core/process.h"
 #include "core/util.h"
 
 namespace lockkit {
@@ -31,7 +32,7 @@ std::vector<uint64_t> restore_caller(const std::vector<uint64_t>& ips, uint64_t 
   return out;
 }
 
-std::vector<MappedModule> modules_from_maps(const std::string& maps_text) {
+std::vector<MappedModule> modules_from_maps(const std::string& maps_text, const std::string& root) {
   std::vector<MappedModule> out;
   std::istringstream in(maps_text);
   std::string line;
@@ -54,7 +55,7 @@ std::vector<MappedModule> modules_from_maps(const std::string& maps_text) {
     if (known) continue;  // the first mapping of a file fixes its bias
     std::shared_ptr<const ElfFile> elf;
     try {
-      elf = ElfFile::open_cached(path);
+      elf = ElfFile::open_cached(root + path);
     } catch (const ToolError&) {
       continue;  // not ELF (locale archives, fonts, ...)
     }
@@ -78,7 +79,7 @@ bool ProcessSymbolizer::refresh() {
   if (!text || text->empty()) return false;
   if (*text == last_maps_) return true;
   last_maps_ = *text;
-  add_modules(modules_from_maps(*text));
+  add_modules(modules_from_maps(*text, process_root(pid_)));
   return true;
 }
 

@@ -43,8 +43,9 @@ struct MappedModule {
 std::vector<uint64_t> restore_caller(const std::vector<uint64_t>& ips, uint64_t caller,
                                      const std::function<bool(uint64_t)>& is_code = nullptr);
 
-// Parses /proc/PID/maps text into modules (exported for tests).
-std::vector<MappedModule> modules_from_maps(const std::string& maps_text);
+// Parses /proc/PID/maps text into modules (exported for tests). The files are opened under `root`
+// (see process_root()): a process in another mount namespace or chroot names paths of its own.
+std::vector<MappedModule> modules_from_maps(const std::string& maps_text, const std::string& root = "");
 
 class ProcessSymbolizer {
  public:

@@ -7,6 +7,7 @@
 #include <climits>
 #include <cstdlib>
 
+#include "core/process.h"
 #include "core/symbolizer.h"
 #include "core/util.h"
 
@@ -21,10 +22,11 @@ std::vector<std::string> BreakpointCheck::missing() const {
   char want[PATH_MAX];
   if (!realpath(library_.c_str(), want)) return out;
   const MappedModule* lib = nullptr;
-  auto mods = modules_from_maps(*maps);
+  std::string root = process_root(pid_);
+  auto mods = modules_from_maps(*maps, root);
   for (auto& m : mods) {
     char have[PATH_MAX];
-    if (realpath(m.path.c_str(), have) && std::string(have) == want) lib = &m;
+    if (realpath((root + m.path).c_str(), have) && std::string(have) == want) lib = &m;
   }
   if (lib == nullptr) return out;
   int fd = open(fmt::format("/proc/{}/mem", pid_).c_str(), O_RDONLY | O_CLOEXEC);
