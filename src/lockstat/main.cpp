@@ -293,11 +293,11 @@ int run(int argc, char** argv) {
   apply_view(whole, o.sort, o.top, o.min_wait_ns);
   if (json_out) {
     write_json(json_out->stream(), whole, o.stack_depth);
-    json_out->finish();
+    json_out->commit();
   }
   if (folded_out) {
     write_folded(folded_out->stream(), whole, o.folded_hold);
-    folded_out->finish();
+    folded_out->commit();
   }
   std::cerr << fmt::format("lockstat: {} after {:.1f} s; detaching probes.\n", why, double(now - start) / 1e9);
   session.detach_all();
