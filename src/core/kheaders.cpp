@@ -1,13 +1,16 @@
 #include "core/kheaders.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
+#include <filesystem>
 #include <set>
 #include <vector>
 
@@ -83,6 +86,67 @@ void merge_header_trees(const std::string& common, const std::string& arch, cons
   }
 }
 
+void check_cache_dir(const std::string& dir) {
+  if (mkdir(dir.c_str(), 0755) == 0) {
+    if (chmod(dir.c_str(), 0755) != 0)  // whatever the umask: a group-writable one would be refused below
+      throw ToolError(fmt::format("cannot set up {}: {}", dir, errno_text(errno)));
+  } else if (errno != EEXIST) {
+    throw ToolError(fmt::format("cannot create {}: {}", dir, errno_text(errno)));
+  }
+  struct stat st;
+  if (lstat(dir.c_str(), &st) != 0) throw ToolError(fmt::format("cannot use {}: {}", dir, errno_text(errno)));
+  auto refuse = [&](const std::string& why) {
+    return ToolError(fmt::format("refusing to use the cache directory {}: {}; it must be a directory "
+                                 "owned by root and writable by no one else",
+                                 dir, why));
+  };
+  if (S_ISLNK(st.st_mode)) throw refuse("it is a symbolic link");
+  if (!S_ISDIR(st.st_mode)) throw refuse("it is not a directory");
+  // Root, or the user running this (tests run unprivileged on their own directories).
+  if (st.st_uid != 0 && st.st_uid != geteuid()) throw refuse(fmt::format("it is owned by uid {}", st.st_uid));
+  if (st.st_mode & (S_IWGRP | S_IWOTH))
+    throw refuse(fmt::format("it is writable by {} (mode {:04o})", st.st_mode & S_IWOTH ? "others" : "its group",
+                             st.st_mode & 07777));
+}
+
+bool ensure_merged_tree(const std::string& common, const std::string& arch, const std::string& cache_root,
+                        const std::string& name) {
+  std::string dest = cache_root + "/" + name;
+  check_cache_dir(cache_root);
+  if (path_exists(dest + "/.complete")) return false;
+
+  // A private, unpredictable directory in the cache: nothing another process planted is followed.
+  std::string tmpl = cache_root + "/." + name + ".tmp-XXXXXX";
+  std::vector<char> buf(tmpl.begin(), tmpl.end());
+  buf.push_back('\0');
+  if (!mkdtemp(buf.data())) throw ToolError(fmt::format("cannot create a directory in {}: {}", cache_root, errno_text(errno)));
+  std::string tmp = buf.data();
+  struct Cleanup {
+    std::string path;
+    ~Cleanup() {
+      if (path.empty()) return;
+      std::error_code ec;  // remove_all removes links themselves, never what they point to
+      std::filesystem::remove_all(path, ec);
+    }
+  } cleanup{tmp};
+
+  if (chmod(tmp.c_str(), 0755) != 0) throw ToolError(fmt::format("cannot set up {}: {}", tmp, errno_text(errno)));
+  merge_header_trees(common, arch, tmp);
+  std::string stamp = tmp + "/.complete";
+  int fd = open(stamp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0 || close(fd) != 0) throw ToolError(fmt::format("cannot write {}: {}", stamp, errno_text(errno)));
+
+  if (rename(tmp.c_str(), dest.c_str()) == 0) {
+    cleanup.path.clear();
+    return true;
+  }
+  int err = errno;
+  // Another run won the race: use its tree; ours goes with `cleanup`.
+  if (path_exists(dest + "/.complete")) return false;
+  // Something else holds the name; it is not ours to delete (it may be in use).
+  throw ToolError(fmt::format("cannot install {}: {} (remove it to rebuild the cache)", dest, errno_text(err)));
+}
+
 KernelHeaderChoice prepare_kernel_headers() {
   struct utsname u;
   uname(&u);
@@ -113,24 +177,13 @@ KernelHeaderChoice prepare_kernel_headers() {
   std::sort(versions.begin(), versions.end(), version_less);
   std::string v = versions.back();
   std::string cache_root = "/var/cache/lockkit";
-  std::string dest = cache_root + "/kheaders-" + v + "-" + arch;
-  if (!path_exists(dest + "/.complete")) {
-    mkdir("/var/cache", 0755);
-    if (mkdir(cache_root.c_str(), 0755) != 0 && errno != EEXIST)
-      throw ToolError(fmt::format("cannot create {}: {}", cache_root, errno_text(errno)));
-    std::string tmp = fmt::format("{}.tmp.{}", dest, getpid());
-    merge_header_trees("/usr/src/linux-headers-" + v + "-common",
-                       "/usr/src/linux-headers-" + v + "-" + arch, tmp);
-    std::string stamp = tmp + "/.complete";
-    if (FILE* f = fopen(stamp.c_str(), "w")) fclose(f);
-    if (rename(tmp.c_str(), dest.c_str()) != 0) {
-      // Another run won the race: use its tree, drop ours.
-      std::string cmd = "rm -rf '" + tmp + "'";
-      if (system(cmd.c_str()) != 0) {
-      }
-    }
-  }
+  std::string name = "kheaders-" + v + "-" + arch;
+  std::string dest = cache_root + "/" + name;
+  mkdir("/var/cache", 0755);
+  bool created = ensure_merged_tree("/usr/src/linux-headers-" + v + "-common",
+                                    "/usr/src/linux-headers-" + v + "-" + arch, cache_root, name);
   setenv("BCC_KERNEL_SOURCE", dest.c_str(), 1);
+  (void)created;
   return {dest, "debian",
           fmt::format("no headers for running kernel {}; using Debian linux-headers-{} ({})", release,
                       v, dest)};
