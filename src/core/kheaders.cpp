@@ -147,26 +147,26 @@ bool ensure_merged_tree(const std::string& common, const std::string& arch, cons
   throw ToolError(fmt::format("cannot install {}: {} (remove it to rebuild the cache)", dest, errno_text(err)));
 }
 
-KernelHeaderChoice prepare_kernel_headers() {
+KernelHeaderChoice prepare_kernel_headers(const HeaderPlaces& at) {
   struct utsname u;
   uname(&u);
   std::string release = u.release;
-  std::string own = "/lib/modules/" + release + "/build";
+  std::string own = at.modules + "/" + release + "/build";
   if (has_kconfig(own)) return {own, "running kernel", ""};
 
   if (const char* env = std::getenv("BCC_KERNEL_SOURCE")) {
     if (has_kconfig(env)) return {env, "BCC_KERNEL_SOURCE", ""};
     throw ToolError(fmt::format("BCC_KERNEL_SOURCE={} has no include/linux/kconfig.h", env));
   }
-  if (path_exists("/sys/kernel/kheaders.tar.xz")) return {"", "kheaders", ""};
+  if (path_exists(at.kheaders_archive)) return {"", "kheaders", ""};
 
   // Debian splits headers into linux-headers-V-common and linux-headers-V-ARCH.
   std::string arch = debian_arch();
   std::vector<std::string> versions;
-  for (auto& n : list_dir("/usr/src")) {
+  for (auto& n : list_dir(at.src)) {
     if (!starts_with(n, "linux-headers-") || !ends_with(n, "-common")) continue;
     std::string v = n.substr(14, n.size() - 14 - 7);
-    if (has_kconfig("/usr/src/" + n) && is_directory("/usr/src/linux-headers-" + v + "-" + arch))
+    if (has_kconfig(at.src + "/" + n) && is_directory(at.src + "/linux-headers-" + v + "-" + arch))
       versions.push_back(v);
   }
   if (versions.empty())
@@ -176,17 +176,19 @@ KernelHeaderChoice prepare_kernel_headers() {
         release, release, arch));
   std::sort(versions.begin(), versions.end(), version_less);
   std::string v = versions.back();
-  std::string cache_root = "/var/cache/lockkit";
+  const std::string& cache_root = at.cache;
   std::string name = "kheaders-" + v + "-" + arch;
   std::string dest = cache_root + "/" + name;
-  mkdir("/var/cache", 0755);
-  bool created = ensure_merged_tree("/usr/src/linux-headers-" + v + "-common",
-                                    "/usr/src/linux-headers-" + v + "-" + arch, cache_root, name);
+  size_t slash = cache_root.rfind('/');
+  if (slash != std::string::npos && slash > 0) mkdir(cache_root.substr(0, slash).c_str(), 0755);  // /var/cache
+  bool created = ensure_merged_tree(at.src + "/linux-headers-" + v + "-common",
+                                    at.src + "/linux-headers-" + v + "-" + arch, cache_root, name);
   setenv("BCC_KERNEL_SOURCE", dest.c_str(), 1);
-  (void)created;
-  return {dest, "debian",
-          fmt::format("no headers for running kernel {}; using Debian linux-headers-{} ({})", release,
-                      v, dest)};
+  // Said once, by the run that sets the tree up; later runs use it silently.
+  std::string note = created ? fmt::format("no headers for running kernel {}; using Debian linux-headers-{} ({})",
+                                           release, v, dest)
+                             : "";
+  return {dest, "debian", note};
 }
 
 }  // namespace lockkit

@@ -8,15 +8,23 @@ namespace lockkit {
 struct KernelHeaderChoice {
   std::string path;    // directory handed to BCC ("" when BCC finds headers by itself)
   std::string source;  // "running kernel", "BCC_KERNEL_SOURCE", "kheaders", "debian"
-  std::string note;    // one line for stderr when falling back, else ""
+  std::string note;    // one line for stderr when this call set up the fallback tree, else ""
+};
+
+// Where prepare_kernel_headers looks; tests point these elsewhere.
+struct HeaderPlaces {
+  std::string modules = "/lib/modules";                       // <release>/build
+  std::string kheaders_archive = "/sys/kernel/kheaders.tar.xz";
+  std::string src = "/usr/src";                               // Debian linux-headers-* pairs
+  std::string cache = "/var/cache/lockkit";                   // merged trees
 };
 
 // Finds headers in this order: /lib/modules/$(uname -r)/build, $BCC_KERNEL_SOURCE,
 // /sys/kernel/kheaders.tar.xz, the newest installed Debian linux-headers pair merged into a cached
-// symlink tree under /var/cache/lockkit (built on first use). Sets
+// symlink tree under /var/cache/lockkit (built on first use, and `note` is set only then). Sets
 // BCC_KERNEL_SOURCE for the last case. Throws ToolError naming the package to install when nothing
 // is found.
-KernelHeaderChoice prepare_kernel_headers();
+KernelHeaderChoice prepare_kernel_headers(const HeaderPlaces& places = {});
 
 // Creates `dir` (0755) when missing and checks it can hold trees root will compile from: a real
 // directory, not a symbolic link, owned by root (or the effective user) and writable by no one

@@ -2,9 +2,12 @@
 #include <catch2/catch.hpp>
 
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <optional>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -130,4 +133,37 @@ TEST_CASE("a missing cache directory is created writable by its owner alone, wha
   REQUIRE(lstat((t / "cache").c_str(), &st) == 0);
   CHECK(S_ISDIR(st.st_mode));
   CHECK((st.st_mode & 022) == 0);
+}
+
+TEST_CASE("the header fallback notice comes from the run that sets up the tree, not later runs") {
+  TempDir t;
+  // A Debian-style pair for every arch name the tools may map this machine to.
+  struct utsname u;
+  uname(&u);
+  for (std::string dir : {"src", "src/linux-headers-9.9.9-1-common", "src/linux-headers-9.9.9-1-common/include",
+                          "src/linux-headers-9.9.9-1-common/include/linux"})
+    REQUIRE(mkdir((t / dir).c_str(), 0755) == 0);
+  std::ofstream(t / "src/linux-headers-9.9.9-1-common/include/linux/kconfig.h") << "kconfig";
+  for (std::string arch : std::vector<std::string>{"amd64", "arm64", "686", u.machine})
+    mkdir((t / ("src/linux-headers-9.9.9-1-" + arch)).c_str(), 0755);
+  HeaderPlaces at;
+  at.modules = t / "modules";
+  at.kheaders_archive = t / "kheaders.tar.xz";
+  at.src = t / "src";
+  at.cache = t / "cache";
+  std::optional<std::string> saved;
+  if (const char* env = std::getenv("BCC_KERNEL_SOURCE")) saved = env;
+  unsetenv("BCC_KERNEL_SOURCE");
+  KernelHeaderChoice first = prepare_kernel_headers(at);
+  unsetenv("BCC_KERNEL_SOURCE");
+  KernelHeaderChoice second = prepare_kernel_headers(at);
+  if (saved)
+    setenv("BCC_KERNEL_SOURCE", saved->c_str(), 1);
+  else
+    unsetenv("BCC_KERNEL_SOURCE");
+  CHECK(first.source == "debian");
+  CHECK(first.note.find("linux-headers-9.9.9-1") != std::string::npos);
+  CHECK(second.source == "debian");
+  CHECK(second.path == first.path);
+  CHECK(second.note.empty());
 }
