@@ -1,13 +1,16 @@
 #include "core/kheaders.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
+#include <filesystem>
 #include <set>
 #include <vector>
 
@@ -83,26 +86,87 @@ void merge_header_trees(const std::string& common, const std::string& arch, cons
   }
 }
 
-KernelHeaderChoice prepare_kernel_headers() {
+void check_cache_dir(const std::string& dir) {
+  if (mkdir(dir.c_str(), 0755) == 0) {
+    if (chmod(dir.c_str(), 0755) != 0)  // whatever the umask: a group-writable one would be refused below
+      throw ToolError(fmt::format("cannot set up {}: {}", dir, errno_text(errno)));
+  } else if (errno != EEXIST) {
+    throw ToolError(fmt::format("cannot create {}: {}", dir, errno_text(errno)));
+  }
+  struct stat st;
+  if (lstat(dir.c_str(), &st) != 0) throw ToolError(fmt::format("cannot use {}: {}", dir, errno_text(errno)));
+  auto refuse = [&](const std::string& why) {
+    return ToolError(fmt::format("refusing to use the cache directory {}: {}; it must be a directory "
+                                 "owned by root and writable by no one else",
+                                 dir, why));
+  };
+  if (S_ISLNK(st.st_mode)) throw refuse("it is a symbolic link");
+  if (!S_ISDIR(st.st_mode)) throw refuse("it is not a directory");
+  // Root, or the user running this (tests run unprivileged on their own directories).
+  if (st.st_uid != 0 && st.st_uid != geteuid()) throw refuse(fmt::format("it is owned by uid {}", st.st_uid));
+  if (st.st_mode & (S_IWGRP | S_IWOTH))
+    throw refuse(fmt::format("it is writable by {} (mode {:04o})", st.st_mode & S_IWOTH ? "others" : "its group",
+                             st.st_mode & 07777));
+}
+
+bool ensure_merged_tree(const std::string& common, const std::string& arch, const std::string& cache_root,
+                        const std::string& name) {
+  std::string dest = cache_root + "/" + name;
+  check_cache_dir(cache_root);
+  if (path_exists(dest + "/.complete")) return false;
+
+  // A private, unpredictable directory in the cache: nothing another process planted is followed.
+  std::string tmpl = cache_root + "/." + name + ".tmp-XXXXXX";
+  std::vector<char> buf(tmpl.begin(), tmpl.end());
+  buf.push_back('\0');
+  if (!mkdtemp(buf.data())) throw ToolError(fmt::format("cannot create a directory in {}: {}", cache_root, errno_text(errno)));
+  std::string tmp = buf.data();
+  struct Cleanup {
+    std::string path;
+    ~Cleanup() {
+      if (path.empty()) return;
+      std::error_code ec;  // remove_all removes links themselves, never what they point to
+      std::filesystem::remove_all(path, ec);
+    }
+  } cleanup{tmp};
+
+  if (chmod(tmp.c_str(), 0755) != 0) throw ToolError(fmt::format("cannot set up {}: {}", tmp, errno_text(errno)));
+  merge_header_trees(common, arch, tmp);
+  std::string stamp = tmp + "/.complete";
+  int fd = open(stamp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0 || close(fd) != 0) throw ToolError(fmt::format("cannot write {}: {}", stamp, errno_text(errno)));
+
+  if (rename(tmp.c_str(), dest.c_str()) == 0) {
+    cleanup.path.clear();
+    return true;
+  }
+  int err = errno;
+  // Another run won the race: use its tree; ours goes with `cleanup`.
+  if (path_exists(dest + "/.complete")) return false;
+  // Something else holds the name; it is not ours to delete (it may be in use).
+  throw ToolError(fmt::format("cannot install {}: {} (remove it to rebuild the cache)", dest, errno_text(err)));
+}
+
+KernelHeaderChoice prepare_kernel_headers(const HeaderPlaces& at) {
   struct utsname u;
   uname(&u);
   std::string release = u.release;
-  std::string own = "/lib/modules/" + release + "/build";
+  std::string own = at.modules + "/" + release + "/build";
   if (has_kconfig(own)) return {own, "running kernel", ""};
 
   if (const char* env = std::getenv("BCC_KERNEL_SOURCE")) {
     if (has_kconfig(env)) return {env, "BCC_KERNEL_SOURCE", ""};
     throw ToolError(fmt::format("BCC_KERNEL_SOURCE={} has no include/linux/kconfig.h", env));
   }
-  if (path_exists("/sys/kernel/kheaders.tar.xz")) return {"", "kheaders", ""};
+  if (path_exists(at.kheaders_archive)) return {"", "kheaders", ""};
 
   // Debian splits headers into linux-headers-V-common and linux-headers-V-ARCH.
   std::string arch = debian_arch();
   std::vector<std::string> versions;
-  for (auto& n : list_dir("/usr/src")) {
+  for (auto& n : list_dir(at.src)) {
     if (!starts_with(n, "linux-headers-") || !ends_with(n, "-common")) continue;
     std::string v = n.substr(14, n.size() - 14 - 7);
-    if (has_kconfig("/usr/src/" + n) && is_directory("/usr/src/linux-headers-" + v + "-" + arch))
+    if (has_kconfig(at.src + "/" + n) && is_directory(at.src + "/linux-headers-" + v + "-" + arch))
       versions.push_back(v);
   }
   if (versions.empty())
@@ -112,28 +176,19 @@ KernelHeaderChoice prepare_kernel_headers() {
         release, release, arch));
   std::sort(versions.begin(), versions.end(), version_less);
   std::string v = versions.back();
-  std::string cache_root = "/var/cache/lockkit";
-  std::string dest = cache_root + "/kheaders-" + v + "-" + arch;
-  if (!path_exists(dest + "/.complete")) {
-    mkdir("/var/cache", 0755);
-    if (mkdir(cache_root.c_str(), 0755) != 0 && errno != EEXIST)
-      throw ToolError(fmt::format("cannot create {}: {}", cache_root, errno_text(errno)));
-    std::string tmp = fmt::format("{}.tmp.{}", dest, getpid());
-    merge_header_trees("/usr/src/linux-headers-" + v + "-common",
-                       "/usr/src/linux-headers-" + v + "-" + arch, tmp);
-    std::string stamp = tmp + "/.complete";
-    if (FILE* f = fopen(stamp.c_str(), "w")) fclose(f);
-    if (rename(tmp.c_str(), dest.c_str()) != 0) {
-      // Another run won the race: use its tree, drop ours.
-      std::string cmd = "rm -rf '" + tmp + "'";
-      if (system(cmd.c_str()) != 0) {
-      }
-    }
-  }
+  const std::string& cache_root = at.cache;
+  std::string name = "kheaders-" + v + "-" + arch;
+  std::string dest = cache_root + "/" + name;
+  size_t slash = cache_root.rfind('/');
+  if (slash != std::string::npos && slash > 0) mkdir(cache_root.substr(0, slash).c_str(), 0755);  // /var/cache
+  bool created = ensure_merged_tree(at.src + "/linux-headers-" + v + "-common",
+                                    at.src + "/linux-headers-" + v + "-" + arch, cache_root, name);
   setenv("BCC_KERNEL_SOURCE", dest.c_str(), 1);
-  return {dest, "debian",
-          fmt::format("no headers for running kernel {}; using Debian linux-headers-{} ({})", release,
-                      v, dest)};
+  // Said once, by the run that sets the tree up; later runs use it silently.
+  std::string note = created ? fmt::format("no headers for running kernel {}; using Debian linux-headers-{} ({})",
+                                           release, v, dest)
+                             : "";
+  return {dest, "debian", note};
 }
 
 }  // namespace lockkit

@@ -37,7 +37,8 @@ class StderrFilter {
 };
 
 // Checks the host can run BPF at all (root, tracefs mounted or mountable, kernel headers); prints
-// the one-line header note when it falls back. Throws ToolError with a clear reason.
+// the one-line header note when this run sets up the fallback header tree (later runs that reuse
+// it say nothing). Throws ToolError with a clear reason.
 void prepare_environment(const std::string& tool);
 
 // Mounts tracefs at /sys/kernel/tracing when no tracefs is mounted. Throws ToolError on failure.

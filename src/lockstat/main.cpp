@@ -302,11 +302,11 @@ int run(int argc, char** argv) {
   apply_view(whole, o.sort, o.top, o.min_wait_ns);
   if (json_out) {
     write_json(json_out->stream(), whole, o.stack_depth);
-    json_out->finish();
+    json_out->commit();
   }
   if (folded_out) {
     write_folded(folded_out->stream(), whole, o.folded_hold);
-    folded_out->finish();
+    folded_out->commit();
   }
   // Like time(1) and strace(1): a traced command's exit status is ours (128+N when signal N
   // killed it). A command still running when tracing ended, and a -p run, end with 0.

@@ -219,10 +219,10 @@ int run(int argc, char** argv) {
     x.counters = counters;
     write_json(out.stream(), rows, x);
   }
-  out.finish();
+  out.commit();
   if (hist_out) {
     write_hists(hist_out->stream(), build_hists(snap));
-    hist_out->finish();
+    hist_out->commit();
   }
   for (auto& w : warnings(drops, lost)) std::cerr << w << '\n';
   if (o.debug) write_debug(std::cerr, counters);

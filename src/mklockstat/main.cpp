@@ -204,7 +204,10 @@ int run(int argc, char** argv) {
     std::cout << o.help_text;
     return 0;
   }
-  OutputFile out(o.output);  // a bad path fails before anything is attached
+  // A bad path fails before anything is attached. The log streams into a temporary beside the
+  // file and replaces it only at out.commit(): an interrupted run still commits, a failed one leaves
+  // the old file as it was; only SIGKILL leaves a ".<name>.lockkit-XXXXXX" temporary behind.
+  OutputFile out(o.output);
 
   // The backend is chosen before the kernel headers are looked for, so that a backend this kernel
   // cannot run fails with its own reason alone.
@@ -282,7 +285,7 @@ int run(int argc, char** argv) {
   perf->consume();
   for (auto& [k, v] : read_map<mk_key, mk_period>(periods_fd, true)) collector.buffer.add(sample_from(k, v));
   writer.write(collector.buffer.take_all());
-  out.finish();
+  out.commit();
 
   auto c = read_counters(counters_fd, MK_C_MAX);
   RunSummary sum;
