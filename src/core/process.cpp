@@ -95,7 +95,7 @@ std::optional<pid_t> tgid_of(pid_t tid) {
   return std::nullopt;
 }
 
-Target Target::attach(pid_t pid) {
+Target Target::attach(pid_t pid, bool allow_kernel_thread) {
   // A thread id is not a process to follow (and pidfd_open refuses it).
   auto tgid = tgid_of(pid);
   if (tgid && *tgid != pid)

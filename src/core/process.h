@@ -32,7 +32,8 @@ class StopSignals {
 class Target {
  public:
   // Follows an existing process. Throws ToolError when it does not exist.
-  static Target attach(pid_t pid);
+  // A kernel thread (no user space) is refused unless `allow_kernel_thread`.
+  static Target attach(pid_t pid, bool allow_kernel_thread = false);
   // Starts argv[0] (searched in PATH) with signals restored, held before exec until release().
   static Target spawn(const std::vector<std::string>& argv);
   Target(Target&&) noexcept;

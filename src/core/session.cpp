@@ -95,8 +95,12 @@ void ensure_tracefs() {
         errno_text(errno)));
 }
 
-void prepare_environment(const std::string& tool) {
+void require_root() {
   if (geteuid() != 0) throw ToolError("must be run as root (BPF and uprobes need it)");
+}
+
+void prepare_environment(const std::string& tool) {
+  require_root();
   ensure_tracefs();
   KernelHeaderChoice k = prepare_kernel_headers();
   if (!k.note.empty()) std::cerr << tool << ": " << k.note << '\n';
@@ -236,6 +240,38 @@ void Session::detach_all(const std::function<void(size_t left)>& on_wait) {
   for (auto it = tracepoints_.rbegin(); it != tracepoints_.rend(); ++it) bpf_->detach_tracepoint(*it);
   tracepoints_.clear();
   attached_ = 0;
+}
+
+void Session::update_raw(const std::string& name, const void* key, const void* value) {
+  if (bpf_update_elem(map_fd(name), const_cast<void*>(key), const_cast<void*>(value), 0) != 0)
+    throw ToolError(fmt::format("cannot update BPF map '{}': {}", name, errno_text(errno)));
+}
+
+void Session::load_function(const std::string& fn, int prog_type) {
+  int fd = -1;
+  StderrFilter quiet;
+  ebpf::StatusTuple st = bpf_->load_func(fn, bpf_prog_type(prog_type), fd);
+  if (!st.ok()) {
+    std::string diag = quiet.take();
+    throw ToolError(fmt::format("BPF program {} was rejected: {}{}", fn, st.msg(), diag.empty() ? "" : "\n" + diag));
+  }
+}
+
+void Session::open_perf_buffer(const std::string& name, std::function<void(const void*, int)> on_sample,
+                               std::function<void(uint64_t)> on_lost, int pages) {
+  auto cb = std::make_unique<PerfCallbacks>(PerfCallbacks{std::move(on_sample), std::move(on_lost)});
+  auto sample = [](void* cookie, void* data, int size) { static_cast<PerfCallbacks*>(cookie)->sample(data, size); };
+  auto lost = [](void* cookie, uint64_t n) { static_cast<PerfCallbacks*>(cookie)->lost(n); };
+  StderrFilter quiet;
+  ebpf::StatusTuple st = bpf_->open_perf_buffer(name, sample, lost, cb.get(), pages);
+  if (!st.ok()) throw ToolError(fmt::format("cannot open the perf buffer '{}': {}", name, st.msg()));
+  perf_callbacks_.push_back(std::move(cb));
+}
+
+void Session::consume_perf_buffer(const std::string& name) {
+  ebpf::BPFPerfBuffer* perf = bpf_->get_perf_buffer(name);
+  if (!perf) throw ToolError("internal: perf buffer '" + name + "' is not open");
+  perf->consume();
 }
 
 int Session::map_fd(const std::string& name) {

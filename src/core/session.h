@@ -40,6 +40,8 @@ class StderrFilter {
 // the one-line header note when this run sets up the fallback header tree (later runs that reuse
 // it say nothing). Throws ToolError with a clear reason.
 void prepare_environment(const std::string& tool);
+// Throws ToolError unless we run as root.
+void require_root();
 
 // Mounts tracefs at /sys/kernel/tracing when no tracefs is mounted. Throws ToolError on failure.
 void ensure_tracefs();
@@ -79,7 +81,20 @@ class Session {
 
   // File descriptor of a map declared in the program; throws ToolError when there is none.
   int map_fd(const std::string& name);
-  ebpf::BPF& bpf() { return *bpf_; }
+  // Writes one element of map `name`; throws ToolError naming the map on failure.
+  template <typename K, typename V>
+  void update(const std::string& name, const K& key, const V& value) {
+    update_raw(name, &key, &value);
+  }
+  // Loads function `fn` as a program of `prog_type` (enum bpf_prog_type): the verifier runs,
+  // nothing is attached. Throws ToolError with the verifier's message.
+  void load_function(const std::string& fn, int prog_type);
+  // Opens the perf buffer map `name` with `pages` pages per CPU; `on_sample` receives each record,
+  // `on_lost` each count of records the kernel dropped.
+  void open_perf_buffer(const std::string& name, std::function<void(const void* data, int size)> on_sample,
+                        std::function<void(uint64_t lost)> on_lost, int pages);
+  // Delivers every record waiting in perf buffer `name` to its callbacks.
+  void consume_perf_buffer(const std::string& name);
   const std::string& tool() const { return tool_; }
 
  private:
@@ -93,6 +108,12 @@ class Session {
   std::vector<int> probe_fds_;
   enum class UprobeMode { Unknown, Multi, Perf } uprobe_mode_ = UprobeMode::Unknown;
   int load_uprobe_program(const std::string& fn);
+  void update_raw(const std::string& name, const void* key, const void* value);
+  struct PerfCallbacks {
+    std::function<void(const void*, int)> sample;
+    std::function<void(uint64_t)> lost;
+  };
+  std::vector<std::unique_ptr<PerfCallbacks>> perf_callbacks_;
   size_t attached_ = 0;
 };
 

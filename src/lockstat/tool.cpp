@@ -1,0 +1,321 @@
+#include "lockstat/tool.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <ctime>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+
+#include "core/elf.h"
+#include "core/output.h"
+#include "core/process.h"
+#include "core/session.h"
+#include "core/symbolizer.h"
+#include "core/tables.h"
+#include "core/uprobe_check.h"
+#include "core/util.h"
+#include "lockstat/model.h"
+#include "lockstat/report.h"
+
+namespace lockkit::probes {
+extern const std::string kLockstatBpf;
+}
+
+namespace lockkit::lockstat {
+namespace {
+
+struct ProbeSpec {
+  const char* symbol;
+  const char* entry_fn;   // may be null
+  const char* return_fn;  // may be null
+  bool required;
+};
+
+// Lock and unlock sites come before init sites: on x86-64 glibc pthread_spin_init is an alias of
+// pthread_spin_unlock, and an address can carry only one of our entry programs.
+const ProbeSpec kMutexProbes[] = {
+    {"pthread_mutex_lock", "mutex_lock_enter", "lock_return", true},
+    {"pthread_mutex_trylock", "mutex_trylock_enter", "lock_return", true},
+    {"pthread_mutex_timedlock", "mutex_timedlock_enter", "lock_return", true},
+    {"pthread_mutex_clocklock", "mutex_timedlock_enter", "lock_return", false},
+    {"pthread_mutex_unlock", "unlock_enter", nullptr, true},
+    {"pthread_cond_wait", "cond_wait_enter", "cond_wait_return", true},
+    {"pthread_cond_timedwait", "cond_wait_enter", "cond_wait_return", true},
+    {"pthread_cond_clockwait", "cond_wait_enter", "cond_wait_return", false},
+    {"pthread_mutex_init", "mutex_init_enter", nullptr, true},
+};
+const ProbeSpec kRwlockProbes[] = {
+    {"pthread_rwlock_rdlock", "rwlock_rdlock_enter", "lock_return", true},
+    {"pthread_rwlock_tryrdlock", "rwlock_tryrdlock_enter", "lock_return", true},
+    {"pthread_rwlock_timedrdlock", "rwlock_timedrdlock_enter", "lock_return", true},
+    {"pthread_rwlock_clockrdlock", "rwlock_timedrdlock_enter", "lock_return", false},
+    {"pthread_rwlock_wrlock", "rwlock_wrlock_enter", "lock_return", true},
+    {"pthread_rwlock_trywrlock", "rwlock_trywrlock_enter", "lock_return", true},
+    {"pthread_rwlock_timedwrlock", "rwlock_timedwrlock_enter", "lock_return", true},
+    {"pthread_rwlock_clockwrlock", "rwlock_timedwrlock_enter", "lock_return", false},
+    {"pthread_rwlock_unlock", "unlock_enter", nullptr, true},
+    {"pthread_rwlock_init", "rwlock_init_enter", nullptr, true},
+};
+const ProbeSpec kSpinProbes[] = {
+    {"pthread_spin_lock", "spin_lock_enter", "lock_return", true},
+    {"pthread_spin_trylock", "spin_trylock_enter", "lock_return", true},
+    {"pthread_spin_unlock", "unlock_enter", nullptr, true},
+    {"pthread_spin_init", "spin_init_enter", nullptr, false},
+};
+
+class Attacher {
+ public:
+  Attacher(Session& s, std::string lib, pid_t pid) : s_(s), lib_(lib), pid_(pid), check_(pid, lib) {
+    elf_ = ElfFile::open_cached(lib_);
+  }
+  const BreakpointCheck& check() const { return check_; }
+  template <size_t N>
+  void attach(const ProbeSpec (&specs)[N]) {
+    for (auto& p : specs) {
+      std::vector<ElfSymbol> syms;
+      for (auto& s : elf_->find(p.symbol))
+        if (s.is_function) syms.push_back(s);
+      if (syms.empty()) {
+        if (p.required) throw ToolError(fmt::format("{} does not define {}", lib_, p.symbol));
+        continue;
+      }
+      for (auto& sym : syms) {  // every symbol version (pthread_cond_wait has two)
+        if (p.entry_fn && entries_.insert(sym.addr).second) {
+          s_.attach_uprobe(lib_, p.symbol, sym.addr, p.entry_fn, false, pid_);
+          check_.add(p.symbol, sym.addr);
+        }
+        if (p.return_fn && returns_.insert(sym.addr).second)
+          s_.attach_uprobe(lib_, p.symbol, sym.addr, p.return_fn, true, pid_);
+      }
+    }
+  }
+
+ private:
+  Session& s_;
+  std::string lib_;
+  pid_t pid_;
+  std::shared_ptr<const ElfFile> elf_;
+  std::set<uint64_t> entries_, returns_;
+  BreakpointCheck check_;
+};
+
+std::string clock_now() {
+  time_t t = time(nullptr);
+  struct tm tm;
+  localtime_r(&t, &tm);
+  char buf[16];
+  strftime(buf, sizeof(buf), "%H:%M:%S", &tm);
+  return buf;
+}
+
+class Tracer {
+ public:
+  Tracer(const Options& o, Session& s, Target& t, const BreakpointCheck& check)
+      : o_(o), s_(s), target_(t), check_(check), sym_(t.pid()) {
+    stats_fd_ = s.map_fd("stats");
+    hists_fd_ = s.map_fd("hists");
+    inits_fd_ = s.map_fd("inits");
+    stacks_fd_ = s.map_fd("stacks");
+    drops_fd_ = s.map_fd("drops");
+    naming_.frames = [this](int32_t id, uint64_t caller) { return frames(id, caller); };
+    naming_.data_symbol = [this](uint64_t a) { return sym_.data_symbol(a); };
+    naming_.init_stack = [this](uint64_t a) -> std::optional<std::pair<std::vector<std::string>, uint32_t>> {
+      auto it = inits_.find(a);
+      if (it == inits_.end()) return std::nullopt;
+      return std::make_pair(frames(it->second.stackid, it->second.caller), it->second.kind);
+    };
+  }
+
+  // Keeps the address-space snapshot current while the target lives.
+  void refresh_maps() {
+    if (target_.running_program()) sym_.refresh();
+  }
+
+  // Reads the maps; in --reset mode drains them and keeps whole-run totals in user space.
+  Snapshot read() {
+    Snapshot s;
+    s.stats = read_map<lk_stat_key, lk_stat_val>(stats_fd_, o_.reset);
+    s.hists = read_map<lk_hist_key, uint64_t>(hists_fd_, o_.reset);
+    for (auto& [k, v] : read_map<uint64_t, lk_init>(inits_fd_, false)) inits_[k] = v;
+    if (o_.reset) merge_snapshot(total_, s);
+    return s;
+  }
+  const Snapshot& total(const Snapshot& latest) const { return o_.reset ? total_ : latest; }
+
+  // Notes every breakpoint that vanished from the target while it still runs (before detaching).
+  void check_breakpoints() {
+    if (target_.running_program() && !target_.exited())
+      for (auto& fn : check_.missing()) lost_probes_.insert(fn);
+  }
+
+  Report report(const Snapshot& snap, double duration_s) {
+    Report r = build_report(snap, naming_, labels_, o_.sample_percent);
+    r.pid = target_.pid();
+    r.duration_s = duration_s;
+    auto drops = read_counters(drops_fd_, LK_DROP_MAX);
+    for (uint32_t i = 0; i < LK_DROP_MAX; i++)
+      if (drops[i]) r.dropped.emplace_back(drop_reason_name(i), drops[i]);
+    // A breakpoint that vanished from the target means calls went unseen: say so, never hide it.
+    for (auto& fn : lost_probes_)
+      r.warnings.push_back(fmt::format("the breakpoint on {} went missing from pid {}: calls to it were not all seen",
+                                       fn, target_.pid()));
+    return r;
+  }
+
+ private:
+  std::vector<std::string> frames(int32_t id, uint64_t caller) {
+    if (id < 0) return {"[lost stack]"};
+    auto key = std::make_pair(id, caller);
+    auto it = frame_cache_.find(key);
+    if (it != frame_cache_.end()) return it->second;
+    // At a function's entry the word at the stack pointer is the return address into the caller.
+    std::vector<uint64_t> ips = restore_caller(read_stack(stacks_fd_, id), caller);
+    std::vector<std::string> out;
+    for (auto& f : sym_.resolve_stack(ips)) out.push_back(format_frame(f));
+    frame_cache_[key] = out;
+    return out;
+  }
+
+  const Options& o_;
+  Session& s_;
+  Target& target_;
+  const BreakpointCheck& check_;
+  std::set<std::string> lost_probes_;
+  ProcessSymbolizer sym_;
+  int stats_fd_, hists_fd_, inits_fd_, stacks_fd_, drops_fd_;
+  Naming naming_;
+  InitLabels labels_;
+  std::map<uint64_t, lk_init> inits_;
+  Snapshot total_;
+  std::map<std::pair<int32_t, uint64_t>, std::vector<std::string>> frame_cache_;
+};
+
+
+class LockstatTool : public Tool {
+ public:
+  explicit LockstatTool(Options o) : o_(std::move(o)) {
+    // Outputs first: a bad path fails before anything is attached.
+    if (!o_.json.empty()) json_out_ = std::make_unique<OutputFile>(o_.json);
+    if (!o_.folded.empty()) folded_out_ = std::make_unique<OutputFile>(o_.folded);
+    text_to_stdout_ = o_.json != "-" && o_.folded != "-";
+    topt_.sort_name = o_.sort_name;
+    topt_.per_thread_hists = o_.per_thread;
+    topt_.stack_depth = o_.stack_depth;
+  }
+
+  const char* name() const override { return "lockstat"; }
+  TargetRequest target_request() const override {
+    TargetRequest r;
+    r.pid = o_.pid;
+    r.command = o_.command;
+    return r;
+  }
+  std::string bpf_text() const override { return probes::kLockstatBpf; }
+  std::vector<std::string> bpf_defines(const Target* t) const override {
+    return {fmt::format("TARGET_PID={}", t->pid()),
+            fmt::format("SAMPLE_PER_10K={}", int(o_.sample_percent * 100 + 0.5)),
+            "MAX_STATS=65536", "MAX_THREADS=8192", "MAX_HELD=65536", "MAX_HISTS=131072", "MAX_LOCKS=65536",
+            fmt::format("STACK_ENTRIES={}", o_.stack_storage)};
+  }
+
+  void attach(Session& session, Target* t) override {
+    lib_ = resolve_pthread_library(t->spawned() ? 0 : t->pid(), t->exe(), o_.binary);
+    attacher_ = std::make_unique<Attacher>(session, lib_, t->pid());
+    if (o_.mutex) attacher_->attach(kMutexProbes);
+    if (o_.rwlock) attacher_->attach(kRwlockProbes);
+    if (o_.spin) {
+      // x86-64 glibc's pthread_spin_lock begins with a locked decrement, an instruction the kernel
+      // refuses to put a uprobe on: spin locks cannot be traced there. Say so, once.
+      try {
+        attacher_->attach(kSpinProbes);
+      } catch (const ToolError& e) {
+        if (o_.spin_requested) throw;
+        std::cerr << "lockstat: warning: spin locks not traced: " << e.what() << '\n';
+      }
+    }
+  }
+
+  void arm(Session& session, Target* t) override {
+    tracer_ = std::make_unique<Tracer>(o_, session, *t, attacher_->check());
+    uint32_t zero = 0, one = 1;
+    session.update("armed", zero, one);
+    std::cerr << fmt::format("Tracing pid {} ({} probes on {}, {})... Ctrl+C to quit.\n", t->pid(),
+                             session.attached(), lib_, session.uprobe_mechanism());
+    target_ = t;
+    start_ns_ = interval_start_ = monotonic_ns();
+  }
+
+  double duration_s() const override { return o_.duration_s; }
+  uint64_t interval_ns() const override { return uint64_t(o_.interval_s * 1e9); }
+  // Keeps the address-space snapshot current while the target lives.
+  void tick(uint64_t) override { tracer_->refresh_maps(); }
+  void interval(uint64_t now) override {
+    interval_no_++;
+    tracer_->check_breakpoints();
+    print_text(tracer_->read(), now, false);
+    interval_start_ = now;
+  }
+
+  void before_detach(const RunEnd& e) override {
+    tracer_->check_breakpoints();
+    std::cerr << fmt::format("lockstat: {} after {:.1f} s; detaching probes.\n", describe(e.reason), e.seconds());
+  }
+
+  // Probes are detached first (the target is back to full speed, and the maps no longer change
+  // while they are read), then the final report.
+  void finish(Session&, const RunEnd& e) override {
+    Snapshot last = tracer_->read();
+    interval_no_++;
+    print_text(last, e.stop_ns, true);
+    Report whole = tracer_->report(tracer_->total(last), e.seconds());
+    apply_view(whole, o_.sort, o_.top, o_.min_wait_ns);
+    if (json_out_) {
+      write_json(json_out_->stream(), whole, o_.stack_depth);
+      json_out_->commit();
+    }
+    if (folded_out_) {
+      write_folded(folded_out_->stream(), whole, o_.folded_hold);
+      folded_out_->commit();
+    }
+  }
+
+ private:
+  void print_text(const Snapshot& snap, uint64_t now, bool final_report) {
+    double secs = double(now - (o_.reset ? interval_start_ : start_ns_)) / 1e9;
+    Report r = tracer_->report(snap, secs);
+    apply_view(r, o_.sort, o_.top, o_.min_wait_ns);
+    topt_.header = fmt::format("[{}] pid {}, {}, {:.1f} s{}", clock_now(), target_->pid(),
+                               final_report ? std::string("final report") : fmt::format("interval {}", interval_no_),
+                               secs, o_.reset ? "" : " since start");
+    if (text_to_stdout_) write_text(std::cout, r, topt_);
+    std::cout.flush();
+  }
+
+  Options o_;
+  std::unique_ptr<OutputFile> json_out_, folded_out_;
+  bool text_to_stdout_ = true;
+  TextOptions topt_;
+  std::string lib_;
+  std::unique_ptr<Attacher> attacher_;
+  std::unique_ptr<Tracer> tracer_;
+  Target* target_ = nullptr;
+  uint64_t start_ns_ = 0, interval_start_ = 0;
+  int interval_no_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Tool> make_tool(int argc, char** argv) {
+  Options o = parse_options(argc, argv);
+  if (o.help) {
+    std::cout << o.help_text;
+    return nullptr;
+  }
+  return std::make_unique<LockstatTool>(std::move(o));
+}
+
+}  // namespace lockkit::lockstat
