@@ -57,6 +57,14 @@ Frame KernelSymbols::resolve(uint64_t addr) const {
   return f;
 }
 
+bool KernelSymbols::has_function(const std::string& name) const {
+  for (auto& s : syms_) {
+    char t = char(std::tolower(static_cast<unsigned char>(s.type)));
+    if ((t == 't' || t == 'w') && s.name == name) return true;
+  }
+  return false;
+}
+
 std::optional<std::string> KernelSymbols::data_symbol(uint64_t addr) const {
   const Sym* s = at_or_below(addr);
   if (s == nullptr) return std::nullopt;

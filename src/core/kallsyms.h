@@ -20,6 +20,8 @@ class KernelSymbols {
   Frame resolve(uint64_t addr) const;
   // A global kernel object at `addr` (e.g. "text_mutex"), only for data symbols.
   std::optional<std::string> data_symbol(uint64_t addr) const;
+  // Whether the kernel has a function (text symbol) named `name`.
+  bool has_function(const std::string& name) const;
   size_t size() const { return syms_.size(); }
 
  private:

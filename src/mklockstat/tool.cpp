@@ -1,0 +1,302 @@
+#include "mklockstat/tool.h"
+
+#include <fmt/format.h>
+#include <linux/bpf.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <set>
+#include <sstream>
+
+#include "core/kallsyms.h"
+#include "core/output.h"
+#include "core/process.h"
+#include "core/session.h"
+#include "core/tables.h"
+#include "core/util.h"
+#include "mklockstat/model.h"
+#include "mklockstat/report.h"
+
+namespace lockkit::probes {
+extern const std::string kMklockstatBpf;
+}
+
+namespace lockkit::mklockstat {
+namespace {
+
+const char* const kBeginFn = "tracepoint__lock__contention_begin";
+const char* const kEndFn = "tracepoint__lock__contention_end";
+
+struct KprobeSpec {
+  const char* function;
+  const char* entry_fn;
+  const char* return_fn;
+  bool required;
+};
+
+// Acquisition functions of sleeping locks and rwlock_t. Spinlocks are not probed: a kretprobe on
+// their acquisition can deadlock.
+const KprobeSpec kKprobes[] = {
+    {"mutex_lock", "mutex_enter", "sleeping_return_void", true},
+    {"mutex_lock_interruptible", "mutex_enter", "sleeping_return_int", false},
+    {"mutex_lock_killable", "mutex_enter", "sleeping_return_int", false},
+    {"mutex_lock_io", "mutex_enter", "sleeping_return_void", false},
+    {"down", "sem_enter", "sleeping_return_void", false},
+    {"down_interruptible", "sem_enter", "sleeping_return_int", false},
+    {"down_killable", "sem_enter", "sleeping_return_int", false},
+    {"down_timeout", "sem_enter", "sleeping_return_int", false},
+    {"down_read", "rwsem_read_enter", "sleeping_return_void", true},
+    {"down_read_interruptible", "rwsem_read_enter", "sleeping_return_int", false},
+    {"down_read_killable", "rwsem_read_enter", "sleeping_return_int", false},
+    {"down_write", "rwsem_write_enter", "sleeping_return_void", true},
+    {"down_write_killable", "rwsem_write_enter", "sleeping_return_int", false},
+    {"_raw_read_lock", "rwlock_read_enter", "rwlock_return", false},
+    {"_raw_write_lock", "rwlock_write_enter", "rwlock_return", false},
+};
+
+bool have_lock_tracepoints() {
+  return tracefs_has("events/lock/contention_begin") && tracefs_has("events/lock/contention_end");
+}
+
+bool have_kprobes() {
+  return tracefs_has("kprobe_events") || path_exists("/sys/bus/event_source/devices/kprobe");
+}
+
+Backend choose_backend(Backend wanted, bool dry_run) {
+  if (wanted == Backend::Auto) {
+    if (have_lock_tracepoints()) return Backend::Tracepoint;
+    if (have_kprobes()) return Backend::Kprobe;
+    throw ToolError("this kernel has neither the lock:contention_begin/end tracepoints (Linux >= 5.19) "
+                    "nor kprobes: nothing to trace kernel locks with");
+  }
+  if (dry_run) return wanted;
+  if (wanted == Backend::Kprobe && !have_kprobes())
+    throw ToolError("the kprobe backend cannot run on this kernel: it has no kprobes (no kprobe_events in "
+                    "tracefs, no kprobe PMU: CONFIG_KPROBES is off); use --backend tracepoint");
+  if (wanted == Backend::Tracepoint && !have_lock_tracepoints())
+    throw ToolError("this kernel has no lock:contention_begin/end tracepoints (Linux >= 5.19 with "
+                    "CONFIG_TRACEPOINTS); use --backend kprobe");
+  return wanted;
+}
+
+std::string lockcount_meaning(Backend b) {
+  if (b == Backend::Tracepoint)
+    return "backend tracepoint (lock:contention_begin/end): lockcount = contended acquisitions, "
+           "diffsum = time waited for them";
+  return "backend kprobe (mutex, rw_semaphore, semaphore, rwlock_t acquisition functions): lockcount = "
+         "all acquisitions, diffsum = time inside the acquisition calls";
+}
+
+// Finished periods from the perf buffer, and what it lost.
+struct Collector {
+  PeriodBuffer buffer;
+  uint64_t received = 0;
+  uint64_t lost = 0;
+  uint64_t malformed = 0;
+
+  void on_sample(const void* data, int size) {
+    if (size < int(sizeof(mk_sample))) {
+      malformed++;
+      return;
+    }
+    mk_sample s;
+    std::memcpy(&s, data, sizeof(s));
+    buffer.add(sample_from(s.key, s.val));
+    received++;
+  }
+  void on_lost(uint64_t n) { lost += n; }
+};
+
+// Takes periods left open before `cutoff` out of the map. A period BPF pushes out at the same
+// moment is deleted by only one side: lookup-and-delete fails here when BPF got it first.
+void sweep_open_periods(int fd, uint64_t cutoff, PeriodBuffer& buffer) {
+  for (auto& [k, v] : read_map<mk_key, mk_period>(fd, false)) {
+    if (v.start >= cutoff) continue;
+    mk_period got;
+    if (bpf_lookup_and_delete(fd, &k, &got) == 0) buffer.add(sample_from(k, got));
+  }
+}
+
+std::string seconds_text(double s) {
+  return s == double(int64_t(s)) ? fmt::format("{}", int64_t(s)) : fmt::format("{:g}", s);
+}
+
+std::vector<std::string> bpf_defines(const Options& o, Backend b) {
+  return {b == Backend::Tracepoint ? "MK_BACKEND_TRACEPOINT=1" : "MK_BACKEND_KPROBE=1",
+          fmt::format("PERIOD_NS={}ULL", o.period_ns),
+          fmt::format("SELF_TGID={}", getpid()),
+          fmt::format("TARGET_TGID={}", o.pid),
+          fmt::format("TARGET_TID={}", o.tid),
+          fmt::format("FILTER_COMMS={}", o.skip_comms.empty() ? 0 : 1),
+          "MAX_PERIODS=65536",
+          "MAX_PENDING=16384",
+          "MAX_FIRST=65536",
+          fmt::format("STACK_ENTRIES={}", o.stack_storage)};
+}
+
+// Loads every program of the backend into the kernel (the verifier runs) without attaching.
+void dry_run(Session& session, Backend b) {
+  std::set<std::string> fns;
+  int type = b == Backend::Tracepoint ? BPF_PROG_TYPE_TRACEPOINT : BPF_PROG_TYPE_KPROBE;
+  if (b == Backend::Tracepoint) {
+    fns = {kBeginFn, kEndFn};
+  } else {
+    for (auto& k : kKprobes) {
+      fns.insert(k.entry_fn);
+      fns.insert(k.return_fn);
+    }
+  }
+  for (auto& fn : fns) session.load_function(fn, type);
+  std::cerr << fmt::format("mklockstat: dry run: {} backend: {} BPF programs compiled and loaded; nothing "
+                           "attached.\n", backend_name(b), fns.size());
+}
+
+void attach_backend(Session& session, Backend b, const KernelSymbols& ksyms) {
+  if (b == Backend::Tracepoint) {
+    // The end first: a wait whose begin we saw always has its end seen too.
+    session.attach_tracepoint("lock:contention_end", kEndFn);
+    session.attach_tracepoint("lock:contention_begin", kBeginFn);
+    return;
+  }
+  for (auto& k : kKprobes) {
+    if (!ksyms.has_function(k.function)) {
+      if (k.required) throw ToolError(fmt::format("kernel function {} not found in /proc/kallsyms", k.function));
+      continue;
+    }
+    // The return first, for the same reason.
+    session.attach_kprobe(k.function, k.return_fn, true);
+    session.attach_kprobe(k.function, k.entry_fn, false);
+  }
+}
+
+class MklockstatTool : public Tool {
+ public:
+  // A bad path fails before anything is attached. The log streams into a temporary beside the
+  // file and replaces it only at out_.commit(): an interrupted run still commits, a failed one leaves
+  // the old file as it was; only SIGKILL leaves a ".<name>.lockkit-XXXXXX" temporary behind.
+  explicit MklockstatTool(Options o) : o_(std::move(o)), out_(o_.output) {}
+
+  const char* name() const override { return "mklockstat"; }
+  TargetRequest target_request() const override {
+    TargetRequest r;
+    r.pid = o_.pid;
+    r.allow_kernel_thread = true;  // kernel threads take kernel locks too
+    return r;
+  }
+
+  // The backend is chosen before the kernel headers are looked for, so that a backend this kernel
+  // cannot run fails with its own reason alone.
+  void check_environment() override {
+    backend_ = choose_backend(o_.backend, o_.dry_run);
+    if (o_.tid && !path_exists(fmt::format("/proc/{}", o_.tid)))
+      throw ToolError(fmt::format("no thread with tid {}", o_.tid));
+  }
+
+  std::string bpf_text() const override { return probes::kMklockstatBpf; }
+  std::vector<std::string> bpf_defines(const Target*) const override { return mklockstat::bpf_defines(o_, backend_); }
+
+  bool stop_after_compile(Session& session) override {
+    if (!o_.dry_run) return false;
+    dry_run(session, backend_);
+    return true;
+  }
+
+  void attach(Session& session, Target*) override {
+    ksyms_ = KernelSymbols::load();
+    for (auto& name : o_.skip_comms) {
+      mk_comm key = comm_key(name);
+      uint8_t one = 1;
+      session.update("skip_comms", key, one);
+    }
+    periods_fd_ = session.map_fd("periods");
+    stacks_fd_ = session.map_fd("stacks");
+    counters_fd_ = session.map_fd("counters");
+    session.open_perf_buffer(
+        "finished", [this](const void* d, int n) { collector_.on_sample(d, n); },
+        [this](uint64_t n) { collector_.on_lost(n); }, o_.perf_pages);
+    session_ = &session;
+    attach_backend(session, backend_, ksyms_);
+  }
+
+  void arm(Session&, Target*) override {
+    writer_ = std::make_unique<LogWriter>(
+        out_.stream(),
+        [this](int32_t id) {
+          auto frames = kernel_frames(read_stack(stacks_fd_, id), [&](uint64_t a) { return ksyms_.resolve(a); });
+          if (frames.empty()) frames.push_back("[stack unavailable]");
+          return frames;
+        },
+        o_.names, [this](uint64_t lock) { return lock_name(ksyms_.data_symbol(lock)); });
+    std::cerr << (o_.time_s > 0 ? fmt::format("Tracing locks for {} seconds", seconds_text(o_.time_s))
+                                : std::string("Tracing locks until Ctrl-C"))
+              << fmt::format(" ({}; period {} ms). Ctrl-C to end early.\n", lockcount_meaning(backend_),
+                             o_.period_ns / 1000000);
+  }
+
+  double duration_s() const override { return o_.time_s; }
+  uint64_t tick_ns() const override { return std::max<uint64_t>(10000000ull, std::min<uint64_t>(o_.period_ns, 200000000ull)); }
+
+  // Writes every period that is complete: closed by BPF into the perf buffer, or left open in the
+  // map by threads that stopped waiting.
+  void tick(uint64_t now) override {
+    uint64_t cutoff = complete_before(now, o_.period_ns);
+    sweep_open_periods(periods_fd_, cutoff, collector_.buffer);
+    session_->consume_perf_buffer("finished");
+    writer_->write(collector_.buffer.take_before(cutoff));
+  }
+
+  void finish(Session& session, const RunEnd& e) override {
+    uint64_t stopped = monotonic_ns();
+    // Flush: every period still in the perf buffer or open in the map.
+    session.consume_perf_buffer("finished");
+    for (auto& [k, v] : read_map<mk_key, mk_period>(periods_fd_, true)) collector_.buffer.add(sample_from(k, v));
+    writer_->write(collector_.buffer.take_all());
+    out_.commit();
+
+    auto c = read_counters(counters_fd_, MK_C_MAX);
+    RunSummary sum;
+    sum.why = e.reason == RunEnd::Signal       ? std::string("interrupted")
+              : e.reason == RunEnd::TargetExit ? fmt::format("pid {} exited", o_.pid)
+                                               : std::string("time is up");
+    sum.seconds = double(stopped - e.start_ns) / 1e9;
+    sum.period_ns = o_.period_ns;
+    sum.samples = writer_->samples();
+    sum.periods = writer_->periods();
+    sum.stacks = writer_->stacks();
+    sum.waits = c[MK_C_WAITS];
+    sum.failed_waits = c[MK_C_FAILED];
+    sum.lost_stacks = c[MK_C_STACK_LOST];
+    // A full perf buffer both fails the output (counted by BPF) and reports the loss (counted here).
+    sum.lost_samples = std::max(c[MK_C_OUTPUT_FAILED], collector_.lost) + collector_.malformed;
+    sum.not_recorded = c[MK_C_PENDING_FULL] + c[MK_C_PERIODS_FULL];
+    sum.late = collector_.buffer.late();
+    std::cerr << summary_text(sum) << '\n';
+  }
+
+ private:
+  Options o_;
+  OutputFile out_;
+  Backend backend_ = Backend::Tracepoint;
+  KernelSymbols ksyms_;
+  Session* session_ = nullptr;
+  int periods_fd_ = -1, stacks_fd_ = -1, counters_fd_ = -1;
+  Collector collector_;
+  std::unique_ptr<LogWriter> writer_;
+};
+
+}  // namespace
+
+std::unique_ptr<Tool> make_tool(int argc, char** argv) {
+  Options o = parse_options(argc, argv);
+  if (o.help) {
+    std::cout << o.help_text;
+    return nullptr;
+  }
+  return std::make_unique<MklockstatTool>(std::move(o));
+}
+
+}  // namespace lockkit::mklockstat
