@@ -65,17 +65,6 @@ class Log:
                 test.fail(f"line {n}: unknown record: {line}")
 
 
-def kernel_has_kprobes():
-    return (os.path.exists("/sys/kernel/tracing/kprobe_events") or
-            os.path.exists("/sys/kernel/debug/tracing/kprobe_events") or
-            os.path.exists("/sys/bus/event_source/devices/kprobe"))
-
-
-def kernel_has_lock_tracepoints():
-    return any(os.path.exists(f"{root}/events/lock/contention_begin")
-               for root in ("/sys/kernel/tracing", "/sys/kernel/debug/tracing"))
-
-
 class SystemWide(unittest.TestCase):
     """mklockstat system-wide (auto backend) while mmap_contend runs 8 threads for 3 s, ended by
     Ctrl-C. What the workload guarantees: its threads take their process's mmap_lock (an
@@ -86,7 +75,7 @@ class SystemWide(unittest.TestCase):
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="mklockstat-test.")
         cls.tool = None
-        if lk.bpf_unavailable_reason() or not kernel_has_lock_tracepoints():
+        if lk.bpf_unavailable_reason() or not lk.kernel_has_lock_tracepoints():
             return
         cls.tool = lk.Proc([lk.binary("mklockstat"), "--period", "50", "--time", "120"], tmpdir=cls.tmp)
         try:
@@ -112,7 +101,7 @@ class SystemWide(unittest.TestCase):
 
     def setUp(self):
         lk.require_bpf(self)
-        if not kernel_has_lock_tracepoints():
+        if not lk.kernel_has_lock_tracepoints():
             lk.skip_unless_ci(self, "this kernel has no lock:contention_begin/end tracepoints")
         self.assertEqual(self.work_rc, 0, self.work_err)
         self.assertEqual(self.code, 0, self.err)
@@ -303,17 +292,17 @@ class Backends(unittest.TestCase):
             self.assertIn(f"dry run: {backend} backend", r.stderr)
 
     def test_auto_prefers_the_lock_tracepoints_and_falls_back_to_kprobes(self):
-        if not kernel_has_lock_tracepoints() and not kernel_has_kprobes():
+        if not lk.kernel_has_lock_tracepoints() and not lk.kernel_has_kprobes():
             lk.skip_unless_ci(self, "this kernel has neither lock tracepoints nor kprobes")
         r = self.run_tool("--time", 1)
         self.assertEqual(r.returncode, 0, r.stderr)
         line = next((l for l in r.stderr.splitlines() if l.startswith("Tracing locks ")), None)
         self.assertIsNotNone(line, r.stderr)
-        self.assertIn("backend tracepoint" if kernel_has_lock_tracepoints() else "backend kprobe", line)
+        self.assertIn("backend tracepoint" if lk.kernel_has_lock_tracepoints() else "backend kprobe", line)
 
     def test_kprobe_backend_runs_where_kprobes_exist_and_fails_clearly_elsewhere(self):
         r = self.run_tool("--backend", "kprobe", "--time", 1)
-        if kernel_has_kprobes():
+        if lk.kernel_has_kprobes():
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertIn("backend kprobe", r.stderr)
             self.assertRegex(r.stderr, SUMMARY_RE)
