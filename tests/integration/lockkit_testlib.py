@@ -43,6 +43,43 @@ def skip_unless_ci(test, reason):
     raise unittest.SkipTest(reason)
 
 
+TRACEFS_ROOTS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
+
+
+def tracefs_root():
+    """The mounted tracefs (mounted at /sys/kernel/tracing first if it is not), or None."""
+    for root in TRACEFS_ROOTS:
+        if os.path.exists(os.path.join(root, "events")):
+            return root
+    if os.geteuid() == 0 and os.path.isdir(TRACEFS_ROOTS[0]):
+        subprocess.run(["mount", "-t", "tracefs", "nodev", TRACEFS_ROOTS[0]], capture_output=True)
+        if os.path.exists(os.path.join(TRACEFS_ROOTS[0], "events")):
+            return TRACEFS_ROOTS[0]
+    return None
+
+
+def tracefs_has(relative):
+    root = tracefs_root()
+    return root is not None and os.path.exists(os.path.join(root, relative))
+
+
+def kernel_has_kprobes():
+    return tracefs_has("kprobe_events") or os.path.exists("/sys/bus/event_source/devices/kprobe")
+
+
+def kernel_has_lock_tracepoints():
+    return tracefs_has("events/lock/contention_begin") and tracefs_has("events/lock/contention_end")
+
+
+def unused_pid():
+    """A pid no process has: one just reaped (pids are handed out in increasing order, so it is
+    not reused within a test)."""
+    p = subprocess.Popen(["true"])
+    p.wait()
+    assert not os.path.exists(f"/proc/{p.pid}")
+    return p.pid
+
+
 class Proc:
     """A started process with stderr captured to a file, so that waiting for a line never blocks."""
 

@@ -54,9 +54,10 @@ class Runtime(unittest.TestCase):
         lk.require_bpf(self)
 
     def test_nonexistent_pid_is_a_one_line_error(self):
-        r = lockstat("-p", "4000000", "1")
+        pid = lk.unused_pid()
+        r = lockstat("-p", str(pid), "1")
         self.assertEqual(r.returncode, 1, r.stderr)
-        self.assertIn("lockstat: error: no process with pid 4000000", r.stderr)
+        self.assertIn(f"lockstat: error: no process with pid {pid}", r.stderr)
 
     def test_unwritable_json_fails_before_tracing(self):
         r = lockstat("--json", "/nonexistent/dir/out.json", "-p", str(os.getpid()), "1")
