@@ -113,7 +113,8 @@ Frame ProcessSymbolizer::resolve(uint64_t addr) const {
   return f;
 }
 
-std::vector<Frame> ProcessSymbolizer::resolve_stack(const std::vector<uint64_t>& ips) const {
+std::vector<Frame> resolve_return_addresses(const std::vector<uint64_t>& ips,
+                                            const std::function<Frame(uint64_t)>& resolve) {
   std::vector<Frame> out;
   out.reserve(ips.size());
   for (size_t i = 0; i < ips.size(); i++) {
@@ -127,6 +128,10 @@ std::vector<Frame> ProcessSymbolizer::resolve_stack(const std::vector<uint64_t>&
     out.push_back(std::move(f));
   }
   return out;
+}
+
+std::vector<Frame> ProcessSymbolizer::resolve_stack(const std::vector<uint64_t>& ips) const {
+  return resolve_return_addresses(ips, [this](uint64_t a) { return resolve(a); });
 }
 
 std::optional<std::string> ProcessSymbolizer::data_symbol(uint64_t addr) const {

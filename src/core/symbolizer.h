@@ -43,6 +43,12 @@ struct MappedModule {
 std::vector<uint64_t> restore_caller(const std::vector<uint64_t>& ips, uint64_t caller,
                                      const std::function<bool(uint64_t)>& is_code = nullptr);
 
+// Resolves a stack given leaf first with `resolve`. Every frame but the leaf is a return address,
+// which points after its call: it is resolved at addr-1 (a call that ends a function still names
+// that function), then reported at its own address and offset.
+std::vector<Frame> resolve_return_addresses(const std::vector<uint64_t>& ips,
+                                            const std::function<Frame(uint64_t)>& resolve);
+
 // Parses /proc/PID/maps text into modules (exported for tests). The files are opened under `root`
 // (see process_root()): a process in another mount namespace or chroot names paths of its own.
 std::vector<MappedModule> modules_from_maps(const std::string& maps_text, const std::string& root = "");

@@ -14,6 +14,7 @@
 #include "core/output.h"
 #include "core/process.h"
 #include "core/session.h"
+#include "core/stacks.h"
 #include "core/symbolizer.h"
 #include "core/tables.h"
 #include "core/uprobe_check.h"
@@ -115,7 +116,7 @@ std::string clock_now() {
 class Tracer {
  public:
   Tracer(const Options& o, Session& s, Target& t, const BreakpointCheck& check)
-      : o_(o), s_(s), target_(t), check_(check), sym_(t.pid()) {
+      : o_(o), s_(s), target_(t), check_(check), sym_(t.pid()), namer_(s.map_fd("stacks")) {
     stats_fd_ = s.map_fd("stats");
     hists_fd_ = s.map_fd("hists");
     inits_fd_ = s.map_fd("inits");
@@ -167,16 +168,11 @@ class Tracer {
   }
 
  private:
+  // At a function's entry the word at the stack pointer is the return address into the caller.
   std::vector<std::string> frames(int32_t id, uint64_t caller) {
     if (id < 0) return {"[lost stack]"};
-    auto key = std::make_pair(id, caller);
-    auto it = frame_cache_.find(key);
-    if (it != frame_cache_.end()) return it->second;
-    // At a function's entry the word at the stack pointer is the return address into the caller.
-    std::vector<uint64_t> ips = restore_caller(read_stack(stacks_fd_, id), caller);
     std::vector<std::string> out;
-    for (auto& f : sym_.resolve_stack(ips)) out.push_back(format_frame(f));
-    frame_cache_[key] = out;
+    for (auto& f : namer_.user_stack(sym_, id, caller)) out.push_back(format_frame(f));
     return out;
   }
 
@@ -191,7 +187,7 @@ class Tracer {
   InitLabels labels_;
   std::map<uint64_t, lk_init> inits_;
   Snapshot total_;
-  std::map<std::pair<int32_t, uint64_t>, std::vector<std::string>> frame_cache_;
+  StackNamer namer_;
 };
 
 

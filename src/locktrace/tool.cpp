@@ -13,6 +13,7 @@
 #include "core/output.h"
 #include "core/process.h"
 #include "core/session.h"
+#include "core/stacks.h"
 #include "core/symbolizer.h"
 #include "core/tables.h"
 #include "core/util.h"
@@ -63,6 +64,7 @@ class Tracer {
     pids_fd_ = s.map_fd("pids");
     calls_fd_ = s.map_fd("calls");
     stacks_fd_ = s.map_fd("stacks");
+    namer_ = std::make_unique<StackNamer>(stacks_fd_);
     drops_fd_ = s.map_fd("drops");
     dbg_fd_ = s.map_fd("dbg");
   }
@@ -97,29 +99,19 @@ class Tracer {
   }
 
  private:
+  // Root first. The word at the stack pointer in a syscall need not be a return address: it is
+  // kept only when it lands in a known function.
   std::optional<std::vector<std::string>> frames(const lt_stat_key& k) {
-    auto key = std::make_tuple(k.pid, k.stackid, k.caller);
-    auto it = cache_.find(key);
-    if (it != cache_.end()) return it->second;
-    std::optional<std::vector<std::string>> out;
-    std::vector<uint64_t> ips = read_stack(stacks_fd_, k.stackid);
-    if (!ips.empty()) {
-      ProcessSymbolizer& sym = symbols_.get(k.pid);
-      // The word at the stack pointer in a syscall need not be a return address: keep it only when
-      // it lands in a known function.
-      ips = restore_caller(ips, k.caller, [&](uint64_t a) { return sym.resolve(a - 1).resolved(); });
-      std::vector<std::string> names;
-      auto frames = sym.resolve_stack(ips);
-      for (auto it = frames.rbegin(); it != frames.rend(); ++it) names.push_back(frame_name(*it));  // root first
-      out = std::move(names);
-    }
-    cache_[key] = out;
-    return out;
+    auto& frames = namer_->user_stack(symbols_.get(k.pid), k.stackid, k.caller, true);
+    if (frames.empty()) return std::nullopt;
+    std::vector<std::string> names;
+    for (auto it = frames.rbegin(); it != frames.rend(); ++it) names.push_back(frame_name(*it));
+    return names;
   }
 
   int stats_fd_, errs_fd_, hists_fd_, pids_fd_, calls_fd_, stacks_fd_, drops_fd_, dbg_fd_;
   Symbols symbols_;
-  std::map<std::tuple<uint32_t, int32_t, uint64_t>, std::optional<std::vector<std::string>>> cache_;
+  std::unique_ptr<StackNamer> namer_;
 };
 
 class LocktraceTool : public Tool {

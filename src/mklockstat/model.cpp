@@ -87,12 +87,7 @@ std::string format_stack(int32_t stackid, const std::vector<std::string>& frames
 std::vector<std::string> kernel_frames(const std::vector<uint64_t>& ips,
                                        const std::function<Frame(uint64_t)>& resolve) {
   std::vector<std::string> out;
-  for (size_t i = 0; i < ips.size(); i++) {
-    Frame f = resolve(i == 0 ? ips[i] : ips[i] - 1);
-    if (i > 0 && f.resolved()) f.offset += 1;
-    f.addr = ips[i];
-    out.push_back(format_frame(f));
-  }
+  for (auto& f : resolve_return_addresses(ips, resolve)) out.push_back(format_frame(f));
   return out;
 }
 

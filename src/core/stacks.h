@@ -1,0 +1,32 @@
+// One place that turns BPF stack ids into frames, for every tool: reads the stack map, restores
+// the direct caller a frame-pointer walk from a function's entry skips, resolves return addresses
+// at ip-1 (ProcessSymbolizer::resolve_stack), and caches each stack once.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <tuple>
+#include <vector>
+
+#include "core/symbolizer.h"
+
+namespace lockkit {
+
+class StackNamer {
+ public:
+  explicit StackNamer(int stacks_fd) : fd_(stacks_fd) {}
+  // Leaf-first frames of user stack `id` of the process `sym` symbolises. `caller` is the word at
+  // the stack pointer when the probe fired (0: none); it is put back as the second frame, only when
+  // it resolves to a function if `caller_must_be_code` (in a syscall that word need not be a
+  // return address). Empty when the id is negative (lost) or no longer in the map.
+  const std::vector<Frame>& user_stack(const ProcessSymbolizer& sym, int32_t id, uint64_t caller,
+                                       bool caller_must_be_code = false);
+
+ private:
+  int fd_;
+  std::map<std::tuple<pid_t, int32_t, uint64_t>, std::vector<Frame>> cache_;
+};
+
+}  // namespace lockkit
