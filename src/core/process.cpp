@@ -81,6 +81,15 @@ std::optional<pid_t> tgid_of(pid_t tid) {
   return std::nullopt;
 }
 
+TargetIds resolve_target_ids(pid_t pid, pid_t tid) {
+  if (!tid) return {pid, 0};
+  auto owner = tgid_of(tid);
+  if (!owner) throw ToolError(fmt::format("no thread with tid {}", tid));
+  if (pid && pid != *owner)
+    throw UsageError(fmt::format("tid {} belongs to pid {}, not {}", tid, *owner, pid));
+  return {*owner, tid};
+}
+
 Target Target::attach(pid_t pid) {
   // A thread id is not a process to follow (and pidfd_open refuses it).
   auto tgid = tgid_of(pid);

@@ -79,4 +79,13 @@ bool process_exists(pid_t pid);
 // The process (thread group) a thread belongs to, from /proc/TID/status; nullopt when it is gone.
 std::optional<pid_t> tgid_of(pid_t tid);
 
+// The -p/-t rule every tool shares. `pid` and `tid` are 0 when not given. With a tid, the result's
+// pid is the process it belongs to: ToolError when there is no such thread, UsageError when `pid`
+// is given and is not that process.
+struct TargetIds {
+  pid_t pid = 0;
+  pid_t tid = 0;
+};
+TargetIds resolve_target_ids(pid_t pid, pid_t tid);
+
 }  // namespace lockkit

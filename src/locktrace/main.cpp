@@ -135,14 +135,7 @@ int run(int argc, char** argv) {
   std::unique_ptr<OutputFile> hist_out;
   if (!o.hist.empty()) hist_out = std::make_unique<OutputFile>(o.hist);
 
-  pid_t pid = o.pid;
-  if (o.tid) {
-    auto tgid = tgid_of(o.tid);
-    if (!tgid) throw ToolError(fmt::format("no thread with tid {}", o.tid));
-    pid_t owner = *tgid;
-    if (pid && pid != owner) throw UsageError(fmt::format("tid {} belongs to pid {}, not {}", o.tid, owner, pid));
-    pid = owner;
-  }
+  pid_t pid = resolve_target_ids(o.pid, o.tid).pid;  // with -t: the thread's process
   std::optional<Target> target;
   if (pid) target.emplace(Target::attach(pid));
   prepare_environment("locktrace");

@@ -212,10 +212,9 @@ int run(int argc, char** argv) {
   ensure_tracefs();
   Backend backend = choose_backend(o.backend, o.dry_run);
   prepare_environment("mklockstat");
+  o.pid = resolve_target_ids(o.pid, o.tid).pid;  // with -t: the thread's process, followed as with -p
   std::unique_ptr<Target> target;
   if (o.pid) target = std::make_unique<Target>(Target::attach(o.pid));
-  if (o.tid && !path_exists(fmt::format("/proc/{}", o.tid)))
-    throw ToolError(fmt::format("no thread with tid {}", o.tid));
   KernelSymbols ksyms = KernelSymbols::load();
 
   Session session("mklockstat");

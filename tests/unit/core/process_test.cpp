@@ -1,0 +1,92 @@
+#include <catch2/catch.hpp>
+
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "core/process.h"
+#include "core/util.h"
+
+using namespace lockkit;
+using Catch::Matchers::Contains;
+
+namespace {
+
+// A second thread of this process, alive for the test's scope.
+class Helper {
+ public:
+  Helper() : t_([this] {
+    std::unique_lock<std::mutex> l(m_);
+    tid_ = pid_t(syscall(SYS_gettid));
+    cv_.notify_all();
+    cv_.wait(l, [this] { return done_; });
+  }) {
+    std::unique_lock<std::mutex> l(m_);
+    cv_.wait(l, [this] { return tid_ != 0; });
+  }
+  ~Helper() {
+    {
+      std::lock_guard<std::mutex> l(m_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    t_.join();
+  }
+  pid_t tid() const { return tid_; }
+
+ private:
+  std::mutex m_;
+  std::condition_variable cv_;
+  pid_t tid_ = 0;
+  bool done_ = false;
+  std::thread t_;
+};
+
+}  // namespace
+
+TEST_CASE("a tid alone resolves to its process") {
+  Helper h;
+  TargetIds ids = resolve_target_ids(0, h.tid());
+  CHECK(ids.pid == getpid());
+  CHECK(ids.tid == h.tid());
+}
+
+TEST_CASE("a tid of the given pid is accepted") {
+  Helper h;
+  CHECK(resolve_target_ids(getpid(), h.tid()).pid == getpid());
+}
+
+TEST_CASE("a tid of another process is a usage error naming its process") {
+  Helper h;
+  pid_t other = getppid();
+  try {
+    resolve_target_ids(other, h.tid());
+    FAIL("no error");
+  } catch (const UsageError& e) {
+    CHECK_THAT(std::string(e.what()), Contains(std::to_string(h.tid()) + " belongs to pid " + std::to_string(getpid())));
+  }
+}
+
+TEST_CASE("a tid that does not exist is a run-time error") {
+  try {
+    resolve_target_ids(0, 4194304);
+    FAIL("no error");
+  } catch (const ToolError& e) {
+    CHECK(e.code() == 1);
+    CHECK_THAT(std::string(e.what()), Contains("no thread with tid 4194304"));
+  }
+}
+
+TEST_CASE("no tid leaves the pid as given") {
+  TargetIds ids = resolve_target_ids(1234, 0);
+  CHECK(ids.pid == 1234);
+  CHECK(ids.tid == 0);
+}
+
+TEST_CASE("attaching to this process still works") {
+  Target t = Target::attach(getpid());
+  CHECK(t.pid() == getpid());
+}
