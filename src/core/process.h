@@ -26,10 +26,15 @@ class StopSignals {
   int fd_ = -1;
 };
 
+// Whether a kernel thread (no user space: no maps, no executable) is a process a tool can follow.
+enum class KernelThreads { Refuse, Allow };
+
 class Target {
  public:
-  // Follows an existing process. Throws ToolError when it does not exist.
-  static Target attach(pid_t pid);
+  // Follows an existing process. Throws ToolError when it does not exist, or when it is a kernel
+  // thread and `kthreads` is Refuse (the default: uprobes and futexes need a user space);
+  // UsageError when `pid` is a thread id.
+  static Target attach(pid_t pid, KernelThreads kthreads = KernelThreads::Refuse);
   // Starts argv[0] (searched in PATH) with signals restored, held before exec until release().
   static Target spawn(const std::vector<std::string>& argv);
   Target(Target&&) noexcept;
@@ -87,5 +92,17 @@ struct TargetIds {
   pid_t tid = 0;
 };
 TargetIds resolve_target_ids(pid_t pid, pid_t tid);
+
+// The fields of /proc/PID/stat a tool needs. The command may hold spaces and parentheses: it runs
+// from the first '(' to the last ')'.
+struct ProcStat {
+  std::string comm;
+  char state = '?';
+  unsigned long flags = 0;  // field 9: PF_* flags
+};
+std::optional<ProcStat> parse_proc_stat(const std::string& text);
+constexpr unsigned long kPfKthread = 0x00200000;  // PF_KTHREAD
+// True when /proc/PID/stat says `pid` is a kernel thread; false when it is not or is gone.
+bool is_kernel_thread(pid_t pid);
 
 }  // namespace lockkit

@@ -214,7 +214,8 @@ int run(int argc, char** argv) {
   prepare_environment("mklockstat");
   o.pid = resolve_target_ids(o.pid, o.tid).pid;  // with -t: the thread's process, followed as with -p
   std::unique_ptr<Target> target;
-  if (o.pid) target = std::make_unique<Target>(Target::attach(o.pid));
+  // Kernel threads take kernel locks too: they are valid targets here.
+  if (o.pid) target = std::make_unique<Target>(Target::attach(o.pid, KernelThreads::Allow));
   KernelSymbols ksyms = KernelSymbols::load();
 
   Session session("mklockstat");

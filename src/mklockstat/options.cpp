@@ -34,7 +34,7 @@ Options parse_options(int argc, char** argv) {
     ("no-filter-monitors", "also log locks taken by known monitors (collect, collectl, tcplife-bpfcc)")
     ("filter-comm", "skip threads with these commands (comma-separated; replaces the default list)", cxxopts::value<std::string>(), "LIST")
     ("backend", "auto, tracepoint (lock:contention_begin/end: contended waits) or kprobe (every acquisition)", cxxopts::value<std::string>()->default_value("auto"), "NAME")
-    ("p,pid", "only threads of process PID", cxxopts::value<std::string>(), "PID")
+    ("p,pid", "only threads of process PID (a kernel thread too); ends when it exits", cxxopts::value<std::string>(), "PID")
     ("t,tid", "only thread TID (its process ends the trace when it exits)", cxxopts::value<std::string>(), "TID")
     ("o,output", "write the log to FILE instead of stdout", cxxopts::value<std::string>()->default_value("-"), "FILE")
     ("names", "append a 10th field: the kernel symbol of the lock (global locks), or empty")

@@ -1,11 +1,14 @@
 #include <catch2/catch.hpp>
 
+#include <dirent.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <condition_variable>
 #include <mutex>
 #include <thread>
+
+#include <fmt/format.h>
 
 #include "core/process.h"
 #include "core/util.h"
@@ -45,7 +48,42 @@ class Helper {
   std::thread t_;
 };
 
+// Some kernel thread visible here (kthreadd is pid 2 in the initial pid namespace), or 0.
+pid_t find_kernel_thread() {
+  if (is_kernel_thread(2)) return 2;
+  DIR* d = opendir("/proc");
+  pid_t found = 0;
+  while (dirent* e = d ? readdir(d) : nullptr) {
+    auto pid = parse_int(e->d_name);
+    if (pid && *pid > 0 && is_kernel_thread(pid_t(*pid))) {
+      found = pid_t(*pid);
+      break;
+    }
+  }
+  if (d) closedir(d);
+  return found;
+}
+
 }  // namespace
+
+TEST_CASE("proc stat parsing takes the command from the first ( to the last )") {
+  auto st = parse_proc_stat("42 (a (b) c) d) S 1 2 3 4 5 2097216 7 8\n");
+  REQUIRE(st);
+  CHECK(st->comm == "a (b) c) d");
+  CHECK(st->state == 'S');
+  CHECK(st->flags == 2097216);
+  CHECK((st->flags & kPfKthread) != 0);
+}
+
+TEST_CASE("proc stat parsing refuses truncated text") {
+  CHECK_FALSE(parse_proc_stat("42 (sleep) S 1 2").has_value());
+  CHECK_FALSE(parse_proc_stat("42 sleep S 1 2 3 4 5 0").has_value());
+  CHECK_FALSE(parse_proc_stat("").has_value());
+}
+
+TEST_CASE("this process is not a kernel thread") {
+  CHECK_FALSE(is_kernel_thread(getpid()));
+}
 
 TEST_CASE("a tid alone resolves to its process") {
   Helper h;
@@ -84,6 +122,31 @@ TEST_CASE("no tid leaves the pid as given") {
   TargetIds ids = resolve_target_ids(1234, 0);
   CHECK(ids.pid == 1234);
   CHECK(ids.tid == 0);
+}
+
+TEST_CASE("attaching to a kernel thread is refused by default and names it") {
+  pid_t k = find_kernel_thread();
+  if (!k) {
+    WARN("no kernel thread visible in /proc here; nothing to check");
+    return;
+  }
+  try {
+    Target::attach(k);
+    FAIL("attached to a kernel thread");
+  } catch (const ToolError& e) {
+    CHECK_THAT(std::string(e.what()), Contains(fmt::format("pid {} (", k)) &&
+                                          Contains(") is a kernel thread: it has no user space to trace"));
+  }
+}
+
+TEST_CASE("attaching to a kernel thread is allowed when asked for") {
+  pid_t k = find_kernel_thread();
+  if (!k) {
+    WARN("no kernel thread visible in /proc here; nothing to check");
+    return;
+  }
+  Target t = Target::attach(k, KernelThreads::Allow);
+  CHECK(t.pid() == k);
 }
 
 TEST_CASE("attaching to this process still works") {
