@@ -1,9 +1,10 @@
 #include "core/cli.h"
 
-#include <cxxopts.hpp>
 #include <fmt/format.h>
 
+#include <cctype>
 #include <iostream>
+#include <map>
 
 #include "core/util.h"
 
@@ -40,23 +41,161 @@ void split_command(int argc, char** argv, std::vector<std::string>* own,
   }
 }
 
+void reject_command(const std::string& tool, int argc, char** argv) {
+  for (int i = 1; i < argc; i++) {
+    if (std::string(argv[i]) != "--") continue;
+    std::string given = "--";
+    for (int j = i + 1; j < argc && j < i + 3; j++) given += std::string(" ") + argv[j];
+    if (argc > i + 3) given += " ...";
+    throw UsageError(fmt::format("{} does not start commands ('{}'): start the program, then give -p PID",
+                                 tool, given));
+  }
+}
+
+bool is_negative_number(const std::string& arg) {
+  if (arg.size() < 2 || arg[0] != '-') return false;
+  char c = arg[1];
+  return (std::isdigit(static_cast<unsigned char>(c)) || c == '.') && parse_double(arg.substr(1)).has_value();
+}
+
+namespace {
+
+bool looks_like_option(const std::string& arg) {
+  return arg.size() > 1 && arg[0] == '-' && !is_negative_number(arg);
+}
+
+std::string option_display(const cxxopts::HelpOptionDetails& d) {
+  std::string out;
+  if (!d.s.empty()) out = "-" + d.s;
+  for (auto& l : d.l) out += (out.empty() ? "--" : "/--") + l;
+  return out;
+}
+
+}  // namespace
+
+cxxopts::ParseResult parse_arguments(cxxopts::Options& spec, const std::vector<std::string>& args) {
+  const cxxopts::HelpGroupDetails& group = spec.group_help("");
+  std::map<std::string, const cxxopts::HelpOptionDetails*> by_name;  // "-p", "--pid"
+  for (auto& d : group.options) {
+    if (!d.s.empty()) by_name["-" + d.s] = &d;
+    for (auto& l : d.l) by_name["--" + l] = &d;
+  }
+  auto find = [&](const std::string& name) -> const cxxopts::HelpOptionDetails* {
+    auto it = by_name.find(name);
+    return it == by_name.end() ? nullptr : it->second;
+  };
+
+  std::vector<std::string> options, positional;
+  std::map<const cxxopts::HelpOptionDetails*, int> given;
+  if (!args.empty()) options.push_back(args[0]);
+  for (size_t i = 1; i < args.size(); i++) {
+    const std::string& a = args[i];
+    if (a == "--") {
+      positional.insert(positional.end(), args.begin() + long(i) + 1, args.end());
+      break;
+    }
+    if (!looks_like_option(a)) {
+      positional.push_back(a);
+      continue;
+    }
+    options.push_back(a);
+    // The option whose value is the next argument, if any.
+    const cxxopts::HelpOptionDetails* takes_next = nullptr;
+    std::string spelled;
+    if (starts_with(a, "--")) {
+      size_t eq = a.find('=');
+      const cxxopts::HelpOptionDetails* d = find(a.substr(0, eq));
+      if (!d) continue;  // cxxopts names the unknown option
+      given[d]++;
+      if (eq == std::string::npos && !d->is_boolean) {
+        takes_next = d;
+        spelled = a;
+      }
+    } else {
+      // A group of short options: the first one taking a value takes the rest of the group, or
+      // the next argument when it ends the group.
+      for (size_t k = 1; k < a.size(); k++) {
+        std::string name = std::string("-") + a[k];
+        const cxxopts::HelpOptionDetails* d = find(name);
+        if (!d) break;
+        given[d]++;
+        if (d->is_boolean) continue;
+        if (k + 1 == a.size()) {
+          takes_next = d;
+          spelled = name;
+        }
+        break;
+      }
+    }
+    if (!takes_next || i + 1 >= args.size()) continue;  // cxxopts reports a missing last value
+    const std::string& v = args[i + 1];
+    if (looks_like_option(v))
+      throw UsageError(fmt::format("{} needs a value ({}) but is followed by the option '{}'", spelled,
+                                   takes_next->arg_help.empty() ? "an argument" : takes_next->arg_help, v));
+    options.push_back(v);
+    i++;
+  }
+  if (!positional.empty()) {
+    options.push_back("--");
+    options.insert(options.end(), positional.begin(), positional.end());
+  }
+
+  std::vector<const char*> argv;
+  for (auto& a : options) argv.push_back(a.c_str());
+  cxxopts::ParseResult res = spec.parse(int(argv.size()), argv.data());
+  for (auto& d : group.options)
+    if (!d.is_boolean && given[&d] > 1)
+      throw UsageError(fmt::format("{} given more than once: give it once", option_display(d)));
+  return res;
+}
+
+std::optional<std::string> single_positional(const cxxopts::ParseResult& res, const std::string& name) {
+  if (!res.count(name)) return std::nullopt;
+  auto v = res[name].as<std::vector<std::string>>();
+  if (v.size() > 1) {
+    auto number = [](const std::string& s) { return parse_double(s).has_value(); };
+    if (number(v[0]) && number(v[1]))
+      throw UsageError(fmt::format("{} given twice ('{}' and '{}'): give one", name, v[0], v[1]));
+    if (number(v[0])) throw UsageError(fmt::format("unexpected argument '{}'", v[1]));
+  }
+  return v[0];
+}
+
 pid_t parse_pid(const std::string& s, const std::string& what) {
   auto v = parse_int(s);
-  if (!v || *v <= 0 || *v > 4194304) throw UsageError(fmt::format("invalid {} '{}'", what, s));
+  if (!v) throw UsageError(fmt::format("invalid {} '{}': expected a decimal number", what, s));
+  if (*v <= 0 || *v > 4194304)
+    throw UsageError(fmt::format("invalid {} '{}': expected 1 to 4194304", what, s));
   return pid_t(*v);
 }
 
-double parse_seconds(const std::string& s, const std::string& what) {
+double parse_seconds(const std::string& s, const std::string& what, bool zero_ok) {
   auto v = parse_double(s);
-  if (!v || *v <= 0 || *v > 1e7)
-    throw UsageError(fmt::format("invalid {} '{}': expected a positive number of seconds", what, s));
+  if (!v) throw UsageError(fmt::format("invalid {} '{}': expected a number of seconds", what, s));
+  if (*v < 0 || (*v == 0 && !zero_ok))
+    throw UsageError(fmt::format("invalid {} '{}': must be {}a positive number of seconds", what, s,
+                                 zero_ok ? "0 or " : ""));
+  if (*v > kMaxSeconds)
+    throw UsageError(fmt::format("invalid {} '{}': at most {:.0f} seconds", what, s, kMaxSeconds));
   return *v;
 }
 
-long long parse_positive(const std::string& s, const std::string& what) {
+long long parse_integer(const std::string& s, const std::string& what, long long min, long long max) {
   auto v = parse_int(s);
-  if (!v || *v <= 0) throw UsageError(fmt::format("invalid {} '{}': expected a positive integer", what, s));
+  if (!v) {
+    bool digits = s.find_first_not_of("0123456789", s[0] == '-' ? 1 : 0) == std::string::npos && s != "-";
+    if (digits)  // out of the range of long long
+      throw UsageError(fmt::format("invalid {} '{}': must be {} {}", what, s, s[0] == '-' ? "at least" : "at most",
+                                   s[0] == '-' ? min : max));
+    throw UsageError(fmt::format("invalid {} '{}': expected a whole number", what, s));
+  }
+  if (*v < min) throw UsageError(fmt::format("invalid {} '{}': must be at least {}", what, s, min));
+  if (*v > max) throw UsageError(fmt::format("invalid {} '{}': must be at most {}", what, s, max));
   return *v;
+}
+
+long long parse_positive(const std::string& s, const std::string& what, long long max) {
+  return parse_integer(s, what, 1, max);
 }
 
 }  // namespace lockkit

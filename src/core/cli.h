@@ -1,9 +1,13 @@
-// Command-line plumbing common to the tools: error reporting, exit codes, value checks.
+// Command-line plumbing common to the tools: error reporting, exit codes, argument checks and
+// typed value parsers, so that every tool words the same mistake the same way.
 #pragma once
 
 #include <sys/types.h>
 
+#include <cxxopts.hpp>
+
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,9 +20,35 @@ int run_tool(const std::string& tool, const std::function<int()>& body);
 // Splits argv at the first "--": the tool's own arguments and the command to run.
 void split_command(int argc, char** argv, std::vector<std::string>* own, std::vector<std::string>* command);
 
+// For the tools that only follow running processes: "--" (a command to start) is a usage error
+// that names what was given and what to give instead.
+void reject_command(const std::string& tool, int argc, char** argv);
+
+// True for an argument that is a negative number ("-5", "-0.5", "-1e3"): a bad value, never an
+// option (no tool has digit options).
+bool is_negative_number(const std::string& arg);
+
+// Parses `args` (args[0] is the program name) with `spec`, first catching what cxxopts would
+// misreport:
+// - an option that takes a value followed by another option ("-p --json x"): the value is missing;
+// - a negative number standing alone ("-p 1 -5"): cxxopts would read it as option '5'; it is
+//   passed on as a positional value, whose own check then names it ("invalid duration '-5'").
+// Then an option that takes a value given more than once is a usage error (the first one would
+// be silently lost).
+cxxopts::ParseResult parse_arguments(cxxopts::Options& spec, const std::vector<std::string>& args);
+
+// The one positional value `name` (e.g. "duration"), or nullopt when none was given. A second
+// one is a usage error: "duration given twice" when it is also a number, else "unexpected argument".
+std::optional<std::string> single_positional(const cxxopts::ParseResult& res, const std::string& name);
+
+// A process or thread id: a decimal number from 1 to the kernel's maximum.
 pid_t parse_pid(const std::string& s, const std::string& what = "pid");
-// A positive number of seconds (fractions allowed).
-double parse_seconds(const std::string& s, const std::string& what);
-long long parse_positive(const std::string& s, const std::string& what);
+// A positive number of seconds (fractions allowed), at most kMaxSeconds; with `zero_ok`, 0 too.
+constexpr double kMaxSeconds = 1e7;
+double parse_seconds(const std::string& s, const std::string& what, bool zero_ok = false);
+// A decimal integer from `min` to `max`.
+long long parse_integer(const std::string& s, const std::string& what, long long min, long long max);
+// A positive decimal integer, at most `max`.
+long long parse_positive(const std::string& s, const std::string& what, long long max = (1LL << 62));
 
 }  // namespace lockkit

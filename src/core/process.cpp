@@ -95,11 +95,55 @@ std::optional<pid_t> tgid_of(pid_t tid) {
   return std::nullopt;
 }
 
-Target Target::attach(pid_t pid, bool allow_kernel_thread) {
+TargetIds resolve_target_ids(pid_t pid, pid_t tid) {
+  if (!tid) return {pid, 0};
+  auto owner = tgid_of(tid);
+  if (!owner) throw ToolError(fmt::format("no thread with tid {}", tid));
+  if (pid && pid != *owner)
+    throw UsageError(fmt::format("tid {} belongs to pid {}, not {}", tid, *owner, pid));
+  return {*owner, tid};
+}
+
+std::optional<ProcStat> parse_proc_stat(const std::string& text) {
+  size_t open = text.find('(');
+  size_t close = text.rfind(')');
+  if (open == std::string::npos || close == std::string::npos || close < open) return std::nullopt;
+  ProcStat st;
+  st.comm = text.substr(open + 1, close - open - 1);
+  // After the command: field 3 (state), 4 ppid, 5 pgrp, 6 session, 7 tty_nr, 8 tpgid, 9 flags.
+  std::istringstream rest(text.substr(close + 1));
+  std::string state, skip, flags;
+  if (!(rest >> state >> skip >> skip >> skip >> skip >> skip >> flags) || state.size() != 1) return std::nullopt;
+  auto f = parse_int(flags);
+  if (!f || *f < 0) return std::nullopt;
+  st.state = state[0];
+  st.flags = static_cast<unsigned long>(*f);
+  return st;
+}
+
+namespace {
+std::optional<ProcStat> read_proc_stat(pid_t pid) {
+  auto text = read_file(fmt::format("/proc/{}/stat", pid));
+  return text ? parse_proc_stat(*text) : std::nullopt;
+}
+}  // namespace
+
+bool is_kernel_thread(pid_t pid) {
+  auto st = read_proc_stat(pid);
+  return st && (st->flags & kPfKthread);
+}
+
+Target Target::attach(pid_t pid, KernelThreads kthreads) {
   // A thread id is not a process to follow (and pidfd_open refuses it).
   auto tgid = tgid_of(pid);
   if (tgid && *tgid != pid)
     throw UsageError(fmt::format("{} is a thread of process {}: give the process id", pid, *tgid));
+  if (kthreads == KernelThreads::Refuse) {
+    // A kernel thread has no user space: no maps for uprobes, no futex calls to see.
+    auto st = read_proc_stat(pid);
+    if (st && (st->flags & kPfKthread))
+      throw ToolError(fmt::format("pid {} ({}) is a kernel thread: it has no user space to trace", pid, st->comm));
+  }
   Target t;
   t.pid_ = pid;
   t.pidfd_ = open_pidfd(pid);
@@ -251,6 +295,12 @@ std::string resolve_pthread_library(pid_t pid, const std::string& exe,
                                     const std::string& override_path) {
   if (!override_path.empty()) {
     if (!path_exists(override_path)) throw UsageError(override_path + ": no such file");
+    try {
+      ElfFile::open_cached(override_path);
+    } catch (const ToolError& e) {
+      throw UsageError(fmt::format("--binary {}: {}", override_path,
+                                   ends_with(e.what(), "not an ELF file") ? "not an ELF file" : e.what()));
+    }
     if (!defines_function(override_path, "pthread_mutex_lock"))
       throw UsageError(override_path + " does not define pthread_mutex_lock");
     char buf[PATH_MAX];

@@ -29,11 +29,15 @@ class StopSignals {
   int fd_ = -1;
 };
 
+// Whether a kernel thread (no user space: no maps, no executable) is a process a tool can follow.
+enum class KernelThreads { Refuse, Allow };
+
 class Target {
  public:
-  // Follows an existing process. Throws ToolError when it does not exist.
-  // A kernel thread (no user space) is refused unless `allow_kernel_thread`.
-  static Target attach(pid_t pid, bool allow_kernel_thread = false);
+  // Follows an existing process. Throws ToolError when it does not exist, or when it is a kernel
+  // thread and `kthreads` is Refuse (the default: uprobes and futexes need a user space);
+  // UsageError when `pid` is a thread id.
+  static Target attach(pid_t pid, KernelThreads kthreads = KernelThreads::Refuse);
   // Starts argv[0] (searched in PATH) with signals restored, held before exec until release().
   static Target spawn(const std::vector<std::string>& argv);
   Target(Target&&) noexcept;
@@ -85,5 +89,26 @@ bool process_exists(pid_t pid);
 std::string process_root(pid_t pid);
 // The process (thread group) a thread belongs to, from /proc/TID/status; nullopt when it is gone.
 std::optional<pid_t> tgid_of(pid_t tid);
+
+// The -p/-t rule every tool shares. `pid` and `tid` are 0 when not given. With a tid, the result's
+// pid is the process it belongs to: ToolError when there is no such thread, UsageError when `pid`
+// is given and is not that process.
+struct TargetIds {
+  pid_t pid = 0;
+  pid_t tid = 0;
+};
+TargetIds resolve_target_ids(pid_t pid, pid_t tid);
+
+// The fields of /proc/PID/stat a tool needs. The command may hold spaces and parentheses: it runs
+// from the first '(' to the last ')'.
+struct ProcStat {
+  std::string comm;
+  char state = '?';
+  unsigned long flags = 0;  // field 9: PF_* flags
+};
+std::optional<ProcStat> parse_proc_stat(const std::string& text);
+constexpr unsigned long kPfKthread = 0x00200000;  // PF_KTHREAD
+// True when /proc/PID/stat says `pid` is a kernel thread; false when it is not or is gone.
+bool is_kernel_thread(pid_t pid);
 
 }  // namespace lockkit

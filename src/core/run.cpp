@@ -57,7 +57,7 @@ int run(Tool& tool, StopSignals& signals) {
   TargetRequest req = tool.target_request();
   if (!req.command.empty()) resolve_command(req.command[0]);  // a bad command is a usage error, found first
   std::optional<Target> target;
-  if (req.command.empty() && req.pid > 0) target.emplace(Target::attach(req.pid, req.allow_kernel_thread));
+  if (req.command.empty() && req.pid > 0) target.emplace(Target::attach(req.pid, req.allow_kernel_thread ? KernelThreads::Allow : KernelThreads::Refuse));
 
   require_root();
   ensure_tracefs();

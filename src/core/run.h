@@ -28,6 +28,7 @@ struct TargetRequest {
   std::vector<std::string> command;
   // Kernel threads have no user space: they are refused unless the tool traces kernel locks.
   bool allow_kernel_thread = false;
+  // With a thread id (-t), the process is the thread's own (see resolve_target_ids).
 };
 
 // Why and when the wait loop ended.

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <sys/stat.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -71,16 +72,20 @@ std::string basename_of(const std::string& path) {
 std::string errno_text(int err) { return std::strerror(err); }
 
 std::optional<long long> parse_int(const std::string& s) {
-  if (s.empty()) return std::nullopt;
+  // Decimal only: "010" is ten, not eight. No leading blanks (strtoll would skip them).
+  if (s.empty() || std::isspace(static_cast<unsigned char>(s[0]))) return std::nullopt;
   errno = 0;
   char* end = nullptr;
-  long long v = std::strtoll(s.c_str(), &end, 0);
+  long long v = std::strtoll(s.c_str(), &end, 10);
   if (errno != 0 || end == s.c_str() || *end != '\0') return std::nullopt;
   return v;
 }
 
 std::optional<double> parse_double(const std::string& s) {
-  if (s.empty()) return std::nullopt;
+  // Decimal only (strtod also reads hexadecimal floats), no leading blanks.
+  if (s.empty() || std::isspace(static_cast<unsigned char>(s[0])) ||
+      s.find_first_of("xX") != std::string::npos)
+    return std::nullopt;
   errno = 0;
   char* end = nullptr;
   double v = std::strtod(s.c_str(), &end);

@@ -10,17 +10,39 @@ namespace lockkit::lockstat {
 
 namespace {
 
-// "--folded wait FILE" takes two values; cxxopts takes one, so join them as "wait,FILE".
-std::vector<std::string> join_folded(std::vector<std::string> args) {
+bool is_metric(const std::string& s) { return s == "wait" || s == "hold"; }
+
+// "--folded wait FILE" takes two values; cxxopts takes one, so join them as "--folded=wait,FILE".
+// The two words are checked here, where it is still known which is which: a metric followed by an
+// option is a missing FILE, not a file named "-p".
+std::vector<std::string> join_folded(const std::vector<std::string>& args) {
+  auto option_like = [](const std::string& a) { return a.size() > 1 && a[0] == '-'; };
   std::vector<std::string> out;
   for (size_t i = 0; i < args.size(); i++) {
-    if (args[i] == "--folded" && i + 2 < args.size() && args[i + 1].find(',') == std::string::npos &&
-        (args[i + 1] == "wait" || args[i + 1] == "hold")) {
-      out.push_back("--folded=" + args[i + 1] + "," + args[i + 2]);
-      i += 2;
+    const std::string& a = args[i];
+    if (a != "--folded" && !(starts_with(a, "--folded=") && a.find(',') == std::string::npos)) {
+      out.push_back(a);  // "--folded=wait,FILE" is left to cxxopts
       continue;
     }
-    out.push_back(args[i]);
+    std::string metric;
+    size_t file_at = i + 1;
+    if (a == "--folded") {
+      if (i + 1 >= args.size() || option_like(args[i + 1]))
+        throw UsageError("--folded needs a metric and a file: --folded wait|hold FILE|-");
+      metric = args[i + 1];
+      file_at = i + 2;
+    } else {
+      metric = a.substr(9);
+    }
+    if (!is_metric(metric))
+      throw UsageError(fmt::format("invalid --folded metric '{}': expected wait or hold (--folded wait|hold FILE|-)", metric));
+    if (file_at >= args.size())
+      throw UsageError(fmt::format("--folded {} needs a FILE (or - for stdout) after the metric", metric));
+    if (option_like(args[file_at]))
+      throw UsageError(fmt::format("--folded {} needs a FILE (or - for stdout) after the metric, not the option '{}'",
+                                   metric, args[file_at]));
+    out.push_back("--folded=" + metric + "," + args[file_at]);
+    i = file_at;
   }
   return out;
 }
@@ -59,9 +81,7 @@ Options parse_options(int argc, char** argv) {
   // clang-format on
   spec.parse_positional({"duration"});
 
-  std::vector<char*> av;
-  for (auto& a : own) av.push_back(const_cast<char*>(a.c_str()));
-  auto res = spec.parse(int(av.size()), av.data());
+  auto res = parse_arguments(spec, own);
   o.help_text = spec.help() +
                 "\nExamples:\n"
                 "  lockstat -p 1234              # trace pid 1234 until it exits or Ctrl-C\n"
@@ -76,56 +96,63 @@ Options parse_options(int argc, char** argv) {
   if (res.count("pid")) o.pid = parse_pid(res["pid"].as<std::string>());
   if (o.pid && !command.empty()) throw UsageError("give either -p PID or -- COMMAND, not both");
   if (!o.pid && command.empty()) throw UsageError("nothing to trace: give -p PID or -- COMMAND");
-  if (res.count("duration")) {
-    auto d = res["duration"].as<std::vector<std::string>>();
-    if (d.size() > 1) throw UsageError(fmt::format("unexpected argument '{}'", d[1]));
-    o.duration_s = parse_seconds(d[0], "duration");
-  }
+  if (auto d = single_positional(res, "duration")) o.duration_s = parse_seconds(*d, "duration");
   o.interval_s = parse_seconds(res["interval"].as<std::string>(), "interval");
   o.reset = res.count("reset") > 0;
-  auto top = parse_int(res["top"].as<std::string>());
-  if (!top || *top < 0) throw UsageError("invalid --top '" + res["top"].as<std::string>() + "'");
-  o.top = size_t(*top);
+  o.top = size_t(parse_integer(res["top"].as<std::string>(), "--top", 0, 1LL << 40));
   o.sort_name = res["sort"].as<std::string>();
   auto sk = parse_sort_key(o.sort_name);
   if (!sk) throw UsageError("invalid --sort '" + o.sort_name + "': expected wait, hold, count, max_wait, max_hold or avg_wait");
   o.sort = *sk;
   if (res.count("min-wait")) {
-    auto ms = parse_double(res["min-wait"].as<std::string>());
-    if (!ms || *ms < 0) throw UsageError("invalid --min-wait '" + res["min-wait"].as<std::string>() + "'");
+    std::string text = res["min-wait"].as<std::string>();
+    auto ms = parse_double(text);
+    if (!ms) throw UsageError("invalid --min-wait '" + text + "': expected a number of milliseconds");
+    if (*ms < 0) throw UsageError("invalid --min-wait '" + text + "': must be 0 or more milliseconds");
+    if (*ms > kMaxSeconds * 1e3)
+      throw UsageError(fmt::format("invalid --min-wait '{}': at most {:.0f} milliseconds", text, kMaxSeconds * 1e3));
     o.min_wait_ns = uint64_t(*ms * 1e6);
   }
   if (res.count("sample")) {
-    auto p = parse_double(res["sample"].as<std::string>());
+    std::string text = res["sample"].as<std::string>();
+    auto p = parse_double(text);
     if (!p || *p <= 0 || *p > 100)
-      throw UsageError("invalid --sample '" + res["sample"].as<std::string>() + "': expected 0 < PCT <= 100");
-    if (*p < 0.01) throw UsageError("--sample below 0.01% is not supported");
+      throw UsageError("invalid --sample '" + text + "': expected 0 < PCT <= 100");
+    if (*p < 0.01) throw UsageError("invalid --sample '" + text + "': below 0.01% is not supported");
     o.sample_percent = *p;
   }
   o.mutex = o.rwlock = o.spin = false;
-  for (auto& k : split(res["kinds"].as<std::string>(), ',')) {
+  std::string kinds = res["kinds"].as<std::string>();
+  for (auto& k : split(kinds, ',')) {
     if (k == "mutex") o.mutex = true;
     else if (k == "rwlock") o.rwlock = true;
     else if (k == "spin" || k == "spinlock") { o.spin = true; o.spin_requested = res.count("kinds") > 0; }
+    else if (k.empty()) throw UsageError("invalid --kinds '" + kinds + "': an empty entry; expected mutex, rwlock or spin");
     else throw UsageError("invalid --kinds entry '" + k + "': expected mutex, rwlock or spin");
   }
   o.per_thread = res.count("per-thread") > 0;
-  if (res.count("json")) o.json = res["json"].as<std::string>();
+  if (res.count("json")) {
+    o.json = res["json"].as<std::string>();
+    if (o.json.empty()) throw UsageError("--json needs a file name (or - for stdout)");
+  }
   if (res.count("folded")) {
     auto v = res["folded"].as<std::vector<std::string>>();
-    if (v.size() != 2 || (v[0] != "wait" && v[0] != "hold"))
-      throw UsageError("--folded takes a metric and a file: --folded wait|hold FILE|-");
+    if (v.size() != 2) throw UsageError("--folded takes a metric and a file: --folded wait|hold FILE|-");
+    if (!is_metric(v[0]))
+      throw UsageError(fmt::format("invalid --folded metric '{}': expected wait or hold (--folded wait|hold FILE|-)", v[0]));
     o.folded_hold = v[0] == "hold";
     o.folded = v[1];
-    if (o.folded.empty()) throw UsageError("--folded needs a file name (or -)");
+    if (o.folded.empty()) throw UsageError("--folded needs a file name (or - for stdout)");
   }
   if (o.json == "-" && o.folded == "-") throw UsageError("--json - and --folded ... - cannot both write to stdout");
-  auto depth = parse_int(res["stack-depth"].as<std::string>());
-  if (!depth || *depth < 0 || *depth > 127) throw UsageError("invalid --stack-depth '" + res["stack-depth"].as<std::string>() + "': expected 0..127");
-  o.stack_depth = size_t(*depth);
-  o.stack_storage = size_t(parse_positive(res["stack-storage-size"].as<std::string>(), "--stack-storage-size"));
-  if (o.stack_storage > (1u << 20)) throw UsageError("--stack-storage-size is at most 1048576");
-  if (res.count("binary")) o.binary = res["binary"].as<std::string>();
+  if (!o.json.empty() && o.json != "-" && o.json == o.folded)
+    throw UsageError(fmt::format("--json and --folded cannot both write to '{}'", o.json));
+  o.stack_depth = size_t(parse_integer(res["stack-depth"].as<std::string>(), "--stack-depth", 0, 127));
+  o.stack_storage = size_t(parse_positive(res["stack-storage-size"].as<std::string>(), "--stack-storage-size", 1 << 20));
+  if (res.count("binary")) {
+    o.binary = res["binary"].as<std::string>();
+    if (o.binary.empty()) throw UsageError("--binary needs a path");
+  }
   return o;
 }
 

@@ -12,6 +12,7 @@ namespace lockkit::locktrace {
 
 Options parse_options(int argc, char** argv) {
   Options o;
+  reject_command("locktrace", argc, argv);
   cxxopts::Options spec("locktrace", "Trace kernel futex events and collect per-lock stats.");
   spec.custom_help(
       "[-h] [-p PID] [-t TID] [-d] [--hist HIST] [--stack-storage-size STACK_STORAGE_SIZE] "
@@ -32,7 +33,7 @@ Options parse_options(int argc, char** argv) {
     ("duration", "duration of trace, in seconds", cxxopts::value<std::vector<std::string>>());
   // clang-format on
   spec.parse_positional({"duration"});
-  auto res = spec.parse(argc, argv);
+  auto res = parse_arguments(spec, std::vector<std::string>(argv, argv + argc));
   o.help_text = spec.help() +
                 "\n  duration                      duration of trace, in seconds\n"
                 "\nExamples:\n"
@@ -47,18 +48,13 @@ Options parse_options(int argc, char** argv) {
   }
   if (res.count("pid")) o.pid = parse_pid(res["pid"].as<std::string>());
   if (res.count("tid")) o.tid = parse_pid(res["tid"].as<std::string>(), "tid");
-  if (res.count("duration")) {
-    auto d = res["duration"].as<std::vector<std::string>>();
-    if (d.size() > 1) throw UsageError(fmt::format("unexpected argument '{}'", d[1]));
-    o.duration_s = parse_seconds(d[0], "duration");
-  }
+  if (auto d = single_positional(res, "duration")) o.duration_s = parse_seconds(*d, "duration");
   o.debug = res.count("debug") > 0;
   if (res.count("hist")) {
     o.hist = res["hist"].as<std::string>();
     if (o.hist.empty()) throw UsageError("--hist needs a file name (or -)");
   }
-  o.stack_storage = size_t(parse_positive(res["stack-storage-size"].as<std::string>(), "--stack-storage-size"));
-  if (o.stack_storage > (1u << 20)) throw UsageError("--stack-storage-size is at most 1048576");
+  o.stack_storage = size_t(parse_positive(res["stack-storage-size"].as<std::string>(), "--stack-storage-size", 1 << 20));
   o.output = res["output"].as<std::string>();
   if (o.output.empty()) throw UsageError("-o needs a file name (or -)");
   std::string f = res["format"].as<std::string>();
@@ -67,6 +63,8 @@ Options parse_options(int argc, char** argv) {
   else throw UsageError("invalid --format '" + f + "': expected csv or json");
   if (o.hist == "-" && o.output == "-")
     throw UsageError("--hist - and the CSV/JSON output cannot both go to stdout (use -o FILE)");
+  if (!o.hist.empty() && o.hist != "-" && o.hist == o.output)
+    throw UsageError(fmt::format("--hist and -o cannot both write to '{}'", o.hist));
   return o;
 }
 

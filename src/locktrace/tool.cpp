@@ -119,13 +119,7 @@ class LocktraceTool : public Tool {
   explicit LocktraceTool(Options o) : o_(std::move(o)), out_(o_.output) {
     // Outputs first: a bad path fails before anything is attached.
     if (!o_.hist.empty()) hist_out_ = std::make_unique<OutputFile>(o_.hist);
-    pid_ = o_.pid;
-    if (o_.tid) {
-      auto tgid = tgid_of(o_.tid);
-      if (!tgid) throw ToolError(fmt::format("no thread with tid {}", o_.tid));
-      if (pid_ && pid_ != *tgid) throw UsageError(fmt::format("tid {} belongs to pid {}, not {}", o_.tid, *tgid, pid_));
-      pid_ = *tgid;
-    }
+    pid_ = resolve_target_ids(o_.pid, o_.tid).pid;  // with -t: the thread's process
   }
 
   const char* name() const override { return "locktrace"; }

@@ -20,6 +20,7 @@ std::string backend_name(Backend b) {
 
 Options parse_options(int argc, char** argv) {
   Options o;
+  reject_command("mklockstat", argc, argv);
   cxxopts::Options spec("mklockstat",
                         "Time spent waiting for kernel locks, per thread and lock, in fixed periods "
                         "(milli-kLockStat).");
@@ -33,8 +34,8 @@ Options parse_options(int argc, char** argv) {
     ("no-filter-monitors", "also log locks taken by known monitors (collect, collectl, tcplife-bpfcc)")
     ("filter-comm", "skip threads with these commands (comma-separated; replaces the default list)", cxxopts::value<std::string>(), "LIST")
     ("backend", "auto, tracepoint (lock:contention_begin/end: contended waits) or kprobe (every acquisition)", cxxopts::value<std::string>()->default_value("auto"), "NAME")
-    ("p,pid", "only threads of process PID", cxxopts::value<std::string>(), "PID")
-    ("t,tid", "only thread TID", cxxopts::value<std::string>(), "TID")
+    ("p,pid", "only threads of process PID (a kernel thread too); ends when it exits", cxxopts::value<std::string>(), "PID")
+    ("t,tid", "only thread TID (its process ends the trace when it exits)", cxxopts::value<std::string>(), "TID")
     ("o,output", "write the log to FILE instead of stdout", cxxopts::value<std::string>()->default_value("-"), "FILE")
     ("names", "append a 10th field: the kernel symbol of the lock (global locks), or empty")
     ("stack-storage-size", "number of distinct kernel stacks BPF can store", cxxopts::value<std::string>()->default_value("16384"), "N")
@@ -42,7 +43,7 @@ Options parse_options(int argc, char** argv) {
     ("dry-run", "compile the BPF program and load it into the kernel, attach nothing, exit")
     ("h,help", "show this help");
   // clang-format on
-  auto res = spec.parse(argc, argv);
+  auto res = parse_arguments(spec, std::vector<std::string>(argv, argv + argc));
   o.help_text = spec.help() +
                 "\nOutput (stdout or -o FILE), one line per (thread, lock, period) and one per stack:\n"
                 "  s,command,P<pid>_T<tid>,typename,lockaddr,starttime,diffsum,lockcount,stackid[,name]\n"
@@ -55,7 +56,12 @@ Options parse_options(int argc, char** argv) {
     o.help = true;
     return o;
   }
-  if (!res.unmatched().empty()) throw UsageError(fmt::format("unexpected argument '{}'", res.unmatched()[0]));
+  if (!res.unmatched().empty()) {
+    const std::string& a = res.unmatched()[0];
+    if (parse_double(a))
+      throw UsageError(fmt::format("unexpected argument '{}': mklockstat takes no duration argument (use --time SEC)", a));
+    throw UsageError(fmt::format("unexpected argument '{}'", a));
+  }
 
   std::string period = res["period"].as<std::string>();
   auto ms = parse_double(period);
@@ -63,11 +69,7 @@ Options parse_options(int argc, char** argv) {
     throw UsageError(fmt::format("invalid --period '{}': expected whole milliseconds, 1 to 3600000", period));
   o.period_ns = uint64_t(*ms) * 1000000ull;
 
-  std::string time = res["time"].as<std::string>();
-  auto secs = parse_double(time);
-  if (!secs || *secs < 0 || *secs > 1e7)
-    throw UsageError(fmt::format("invalid --time '{}': expected seconds (0 = until Ctrl-C)", time));
-  o.time_s = *secs;
+  o.time_s = parse_seconds(res["time"].as<std::string>(), "--time", true);
 
   if (res.count("no-filter-monitors") && res.count("filter-comm"))
     throw UsageError("--no-filter-monitors and --filter-comm cannot be combined");
@@ -80,6 +82,8 @@ Options parse_options(int argc, char** argv) {
                                      "keeps no more)", name, MK_COMM_LEN - 1));
       o.skip_comms.push_back(name);
     }
+    if (o.skip_comms.empty())
+      throw UsageError("--filter-comm names no command (to filter none, use --no-filter-monitors)");
   } else if (!res.count("no-filter-monitors")) {
     o.skip_comms = default_monitors();
   }
@@ -94,10 +98,9 @@ Options parse_options(int argc, char** argv) {
   if (res.count("tid")) o.tid = parse_pid(res["tid"].as<std::string>(), "tid");
   o.output = res["output"].as<std::string>();
   o.names = res.count("names") > 0;
-  o.stack_storage = size_t(parse_positive(res["stack-storage-size"].as<std::string>(), "--stack-storage-size"));
-  if (o.stack_storage > (1u << 20)) throw UsageError("--stack-storage-size is at most 1048576");
-  long long pages = parse_positive(res["perf-pages"].as<std::string>(), "--perf-pages");
-  if ((pages & (pages - 1)) != 0 || pages > 4096)
+  o.stack_storage = size_t(parse_positive(res["stack-storage-size"].as<std::string>(), "--stack-storage-size", 1 << 20));
+  long long pages = parse_positive(res["perf-pages"].as<std::string>(), "--perf-pages", 4096);
+  if ((pages & (pages - 1)) != 0)
     throw UsageError(fmt::format("invalid --perf-pages '{}': expected a power of two up to 4096", pages));
   o.perf_pages = int(pages);
   o.dry_run = res.count("dry-run") > 0;

@@ -178,7 +178,9 @@ class MklockstatTool : public Tool {
   // A bad path fails before anything is attached. The log streams into a temporary beside the
   // file and replaces it only at out_.commit(): an interrupted run still commits, a failed one leaves
   // the old file as it was; only SIGKILL leaves a ".<name>.lockkit-XXXXXX" temporary behind.
-  explicit MklockstatTool(Options o) : o_(std::move(o)), out_(o_.output) {}
+  explicit MklockstatTool(Options o) : o_(std::move(o)), out_(o_.output) {
+    o_.pid = resolve_target_ids(o_.pid, o_.tid).pid;  // with -t: the thread's process, followed as with -p
+  }
 
   const char* name() const override { return "mklockstat"; }
   TargetRequest target_request() const override {
@@ -192,8 +194,6 @@ class MklockstatTool : public Tool {
   // cannot run fails with its own reason alone.
   void check_environment() override {
     backend_ = choose_backend(o_.backend, o_.dry_run);
-    if (o_.tid && !path_exists(fmt::format("/proc/{}", o_.tid)))
-      throw ToolError(fmt::format("no thread with tid {}", o_.tid));
   }
 
   std::string bpf_text() const override { return probes::kMklockstatBpf; }

@@ -65,3 +65,124 @@ TEST_CASE("header trees merge common and arch with arch entries winning") {
   std::string cmd = "rm -rf '" + root + "'";
   CHECK(std::system(cmd.c_str()) == 0);
 }
+
+namespace {
+
+using Catch::Matchers::Contains;
+
+// A spec shaped like the tools': value options, a flag and one positional "duration".
+cxxopts::ParseResult parse_spec(std::vector<std::string> args) {
+  cxxopts::Options spec("t", "test");
+  spec.add_options()
+    ("p,pid", "pid", cxxopts::value<std::string>(), "PID")
+    ("json", "file", cxxopts::value<std::string>(), "FILE")
+    ("r,reset", "flag")
+    ("duration", "seconds", cxxopts::value<std::vector<std::string>>());
+  spec.parse_positional({"duration"});
+  args.insert(args.begin(), "t");
+  return parse_arguments(spec, args);
+}
+
+std::string usage_message(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const UsageError& e) {
+    return e.what();
+  }
+  return "(no usage error)";
+}
+
+}  // namespace
+
+TEST_CASE("a negative number standing alone is passed on as the positional value") {
+  auto res = parse_spec({"-p", "12", "-5"});
+  CHECK(res["duration"].as<std::vector<std::string>>() == std::vector<std::string>{"-5"});
+  CHECK(res["pid"].as<std::string>() == "12");
+}
+
+TEST_CASE("a negative number after a value option is that option's value") {
+  auto res = parse_spec({"-p", "-5"});
+  CHECK(res["pid"].as<std::string>() == "-5");
+  CHECK(res.count("duration") == 0);
+}
+
+TEST_CASE("a value option followed by another option names the missing value") {
+  CHECK_THAT(usage_message([] { parse_spec({"-p", "--json", "x"}); }),
+             Contains("-p needs a value (PID)") && Contains("'--json'"));
+}
+
+TEST_CASE("positional values keep their order around options") {
+  auto res = parse_spec({"5", "-r", "-p", "1", "6"});
+  CHECK(res["duration"].as<std::vector<std::string>>() == std::vector<std::string>{"5", "6"});
+  CHECK(res.count("reset") == 1);
+}
+
+TEST_CASE("a value option given twice is a usage error") {
+  CHECK_THAT(usage_message([] { parse_spec({"-p", "1", "--pid", "2"}); }), Contains("-p/--pid given more than once"));
+  CHECK_THAT(usage_message([] { parse_spec({"--json=a", "--json", "b"}); }), Contains("--json given more than once"));
+}
+
+TEST_CASE("a flag given twice is accepted") {
+  CHECK(parse_spec({"-r", "--reset", "-p", "1"}).count("reset") == 2);
+}
+
+TEST_CASE("two positional numbers are a duration given twice") {
+  auto res = parse_spec({"-p", "1", "5", "6"});
+  CHECK_THAT(usage_message([&] { single_positional(res, "duration"); }), Contains("duration given twice ('5' and '6')"));
+}
+
+TEST_CASE("a word after the positional number is an unexpected argument") {
+  auto res = parse_spec({"-p", "1", "5", "soon"});
+  CHECK_THAT(usage_message([&] { single_positional(res, "duration"); }), Contains("unexpected argument 'soon'"));
+}
+
+TEST_CASE("no positional value gives nullopt") {
+  CHECK_FALSE(single_positional(parse_spec({"-p", "1"}), "duration").has_value());
+}
+
+TEST_CASE("a command after -- is refused by tools that only follow processes") {
+  const char* argv[] = {"tool", "-p", "1", "--", "sleep", "1"};
+  CHECK_THAT(usage_message([&] { reject_command("tool", 6, const_cast<char**>(argv)); }),
+             Contains("tool does not start commands ('-- sleep 1')") && Contains("-p PID"));
+  const char* fine[] = {"tool", "-p", "1"};
+  CHECK_NOTHROW(reject_command("tool", 3, const_cast<char**>(fine)));
+}
+
+TEST_CASE("negative numbers are told from options") {
+  CHECK(is_negative_number("-5"));
+  CHECK(is_negative_number("-0.5"));
+  CHECK(is_negative_number("-1e3"));
+  CHECK_FALSE(is_negative_number("-p"));
+  CHECK_FALSE(is_negative_number("-"));
+  CHECK_FALSE(is_negative_number("-5x"));
+  CHECK_FALSE(is_negative_number("5"));
+}
+
+TEST_CASE("pids are decimal: a leading zero does not make octal") {
+  CHECK(parse_pid("010") == 10);
+  CHECK_THROWS_AS(parse_pid("0x10"), UsageError);
+  CHECK_THROWS_AS(parse_pid(" 5"), UsageError);
+}
+
+TEST_CASE("a negative number of seconds is told to be positive") {
+  CHECK_THAT(usage_message([] { parse_seconds("-5", "duration"); }),
+             Contains("invalid duration '-5'") && Contains("must be a positive number of seconds"));
+}
+
+TEST_CASE("too many seconds names the maximum") {
+  CHECK_THAT(usage_message([] { parse_seconds("1e9", "duration"); }), Contains("at most 10000000 seconds"));
+}
+
+TEST_CASE("zero seconds is accepted only where it means no limit") {
+  CHECK(parse_seconds("0", "--time", true) == 0);
+  CHECK_THAT(usage_message([] { parse_seconds("-1", "--time", true); }), Contains("must be 0 or a positive"));
+  CHECK_THAT(usage_message([] { parse_seconds("0", "interval"); }), Contains("must be a positive"));
+}
+
+TEST_CASE("integers outside their range name the bound") {
+  CHECK(parse_integer("0", "--top", 0, 10) == 0);
+  CHECK_THAT(usage_message([] { parse_integer("-1", "--top", 0, 10); }), Contains("must be at least 0"));
+  CHECK_THAT(usage_message([] { parse_integer("11", "--top", 0, 10); }), Contains("must be at most 10"));
+  CHECK_THAT(usage_message([] { parse_integer("99999999999999999999999", "N", 1, 10); }), Contains("must be at most 10"));
+  CHECK_THAT(usage_message([] { parse_integer("ten", "N", 1, 10); }), Contains("expected a whole number"));
+}

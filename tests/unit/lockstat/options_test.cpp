@@ -69,3 +69,101 @@ TEST_CASE("kinds select the lock families") {
   CHECK(o.rwlock);
   CHECK_FALSE(o.spin);
 }
+
+namespace {
+
+using Catch::Matchers::Contains;
+
+std::string usage_message(std::vector<std::string> args) {
+  try {
+    parse(std::move(args));
+  } catch (const UsageError& e) {
+    return e.what();
+  }
+  return "(no usage error)";
+}
+
+}  // namespace
+
+TEST_CASE("a folded metric followed by an option is a missing file") {
+  CHECK_THAT(usage_message({"--folded", "wait", "-p", "1", "1"}),
+             Contains("--folded wait needs a FILE") && Contains("'-p'"));
+}
+
+TEST_CASE("a folded metric at the end is a missing file") {
+  CHECK_THAT(usage_message({"-p", "1", "--folded", "hold"}), Contains("--folded hold needs a FILE"));
+}
+
+TEST_CASE("an unknown folded metric is named before its file is taken as a duration") {
+  CHECK_THAT(usage_message({"--folded", "foo", "x", "-p", "1"}),
+             Contains("invalid --folded metric 'foo'") && Contains("wait or hold"));
+}
+
+TEST_CASE("folded written with = takes its file from the next argument") {
+  Options o = parse({"-p", "1", "--folded=hold", "h.folded"});
+  CHECK(o.folded == "h.folded");
+  CHECK(o.folded_hold);
+}
+
+TEST_CASE("folded given twice is refused") {
+  CHECK_THAT(usage_message({"-p", "1", "--folded", "wait", "a", "--folded", "hold", "b"}),
+             Contains("--folded given more than once"));
+}
+
+TEST_CASE("a negative duration is a bad value and not an option") {
+  CHECK_THAT(usage_message({"-p", "1", "-5"}), Contains("invalid duration '-5': must be a positive number"));
+}
+
+TEST_CASE("a negative interval says the interval must be positive") {
+  CHECK_THAT(usage_message({"-p", "1", "-i", "-2"}), Contains("invalid interval '-2': must be a positive number"));
+}
+
+TEST_CASE("a duration given twice is refused") {
+  CHECK_THAT(usage_message({"-p", "1", "5", "6"}), Contains("duration given twice ('5' and '6')"));
+}
+
+TEST_CASE("a pid given twice is refused") {
+  CHECK_THAT(usage_message({"-p", "1", "-p", "2"}), Contains("-p/--pid given more than once"));
+}
+
+TEST_CASE("a pid option followed by another option is a missing pid") {
+  CHECK_THAT(usage_message({"-p", "--json", "x"}), Contains("-p needs a value (PID)"));
+}
+
+TEST_CASE("a pid with a leading zero is decimal") {
+  CHECK(parse({"-p", "010"}).pid == 10);
+}
+
+TEST_CASE("json and folded cannot both write one file") {
+  CHECK_THAT(usage_message({"-p", "1", "--json", "out", "--folded", "wait", "out"}),
+             Contains("--json and --folded cannot both write to 'out'"));
+}
+
+TEST_CASE("an empty json file name is refused") {
+  CHECK_THAT(usage_message({"-p", "1", "--json", ""}), Contains("--json needs a file name"));
+}
+
+TEST_CASE("an empty binary path is refused") {
+  CHECK_THAT(usage_message({"-p", "1", "--binary", ""}), Contains("--binary needs a path"));
+}
+
+TEST_CASE("an empty kinds entry is refused") {
+  CHECK_THAT(usage_message({"-p", "1", "--kinds", ""}), Contains("invalid --kinds ''"));
+  CHECK_THAT(usage_message({"-p", "1", "--kinds", "mutex,"}), Contains("an empty entry"));
+}
+
+TEST_CASE("a negative top names the lower bound") {
+  CHECK_THAT(usage_message({"-p", "1", "-n", "-1"}), Contains("invalid --top '-1': must be at least 0"));
+}
+
+TEST_CASE("a huge min wait is refused instead of overflowing") {
+  CHECK_THAT(usage_message({"-p", "1", "-m", "1e20"}), Contains("invalid --min-wait '1e20': at most"));
+}
+
+TEST_CASE("a stack depth above the limit names the limit") {
+  CHECK_THAT(usage_message({"-p", "1", "--stack-depth", "500"}), Contains("must be at most 127"));
+}
+
+TEST_CASE("a stack storage size above the limit names the limit") {
+  CHECK_THAT(usage_message({"-p", "1", "--stack-storage-size", "2000000"}), Contains("must be at most 1048576"));
+}

@@ -92,3 +92,50 @@ TEST_CASE("perf-pages must be a power of two") {
 TEST_CASE("stray arguments are refused") {
   CHECK_THROWS_AS(parse({"10"}), UsageError);
 }
+
+namespace {
+
+using Catch::Matchers::Contains;
+
+std::string usage_message(std::vector<std::string> args) {
+  try {
+    parse(std::move(args));
+  } catch (const UsageError& e) {
+    return e.what();
+  }
+  return "(no usage error)";
+}
+
+}  // namespace
+
+TEST_CASE("a command after -- is refused naming the --") {
+  CHECK_THAT(usage_message({"--", "sleep", "1"}), Contains("mklockstat does not start commands ('-- sleep 1')"));
+}
+
+TEST_CASE("a number given as an argument points to --time") {
+  CHECK_THAT(usage_message({"10"}), Contains("unexpected argument '10'") && Contains("--time SEC"));
+}
+
+TEST_CASE("a negative number given as an argument is not taken for an option") {
+  CHECK_THAT(usage_message({"-5"}), Contains("unexpected argument '-5'"));
+}
+
+TEST_CASE("a negative time says what --time accepts") {
+  CHECK_THAT(usage_message({"--time", "-1"}), Contains("invalid --time '-1': must be 0 or a positive number"));
+}
+
+TEST_CASE("time given twice is refused") {
+  CHECK_THAT(usage_message({"--time", "5", "--time", "6"}), Contains("--time given more than once"));
+}
+
+TEST_CASE("filter-comm naming no command is refused") {
+  CHECK_THAT(usage_message({"--filter-comm", ","}), Contains("--filter-comm names no command"));
+}
+
+TEST_CASE("perf-pages above the limit names the limit") {
+  CHECK_THAT(usage_message({"--perf-pages", "8192"}), Contains("must be at most 4096"));
+}
+
+TEST_CASE("a pid option followed by another option is a missing pid") {
+  CHECK_THAT(usage_message({"-p", "--names"}), Contains("-p needs a value (PID)"));
+}

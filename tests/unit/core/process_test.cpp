@@ -1,0 +1,155 @@
+#include <catch2/catch.hpp>
+
+#include <dirent.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "core/process.h"
+#include "core/util.h"
+
+using namespace lockkit;
+using Catch::Matchers::Contains;
+
+namespace {
+
+// A second thread of this process, alive for the test's scope.
+class Helper {
+ public:
+  Helper() : t_([this] {
+    std::unique_lock<std::mutex> l(m_);
+    tid_ = pid_t(syscall(SYS_gettid));
+    cv_.notify_all();
+    cv_.wait(l, [this] { return done_; });
+  }) {
+    std::unique_lock<std::mutex> l(m_);
+    cv_.wait(l, [this] { return tid_ != 0; });
+  }
+  ~Helper() {
+    {
+      std::lock_guard<std::mutex> l(m_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    t_.join();
+  }
+  pid_t tid() const { return tid_; }
+
+ private:
+  std::mutex m_;
+  std::condition_variable cv_;
+  pid_t tid_ = 0;
+  bool done_ = false;
+  std::thread t_;
+};
+
+// Some kernel thread visible here (kthreadd is pid 2 in the initial pid namespace), or 0.
+pid_t find_kernel_thread() {
+  if (is_kernel_thread(2)) return 2;
+  DIR* d = opendir("/proc");
+  pid_t found = 0;
+  while (dirent* e = d ? readdir(d) : nullptr) {
+    auto pid = parse_int(e->d_name);
+    if (pid && *pid > 0 && is_kernel_thread(pid_t(*pid))) {
+      found = pid_t(*pid);
+      break;
+    }
+  }
+  if (d) closedir(d);
+  return found;
+}
+
+}  // namespace
+
+TEST_CASE("proc stat parsing takes the command from the first ( to the last )") {
+  auto st = parse_proc_stat("42 (a (b) c) d) S 1 2 3 4 5 2097216 7 8\n");
+  REQUIRE(st);
+  CHECK(st->comm == "a (b) c) d");
+  CHECK(st->state == 'S');
+  CHECK(st->flags == 2097216);
+  CHECK((st->flags & kPfKthread) != 0);
+}
+
+TEST_CASE("proc stat parsing refuses truncated text") {
+  CHECK_FALSE(parse_proc_stat("42 (sleep) S 1 2").has_value());
+  CHECK_FALSE(parse_proc_stat("42 sleep S 1 2 3 4 5 0").has_value());
+  CHECK_FALSE(parse_proc_stat("").has_value());
+}
+
+TEST_CASE("this process is not a kernel thread") {
+  CHECK_FALSE(is_kernel_thread(getpid()));
+}
+
+TEST_CASE("a tid alone resolves to its process") {
+  Helper h;
+  TargetIds ids = resolve_target_ids(0, h.tid());
+  CHECK(ids.pid == getpid());
+  CHECK(ids.tid == h.tid());
+}
+
+TEST_CASE("a tid of the given pid is accepted") {
+  Helper h;
+  CHECK(resolve_target_ids(getpid(), h.tid()).pid == getpid());
+}
+
+TEST_CASE("a tid of another process is a usage error naming its process") {
+  Helper h;
+  pid_t other = getppid();
+  try {
+    resolve_target_ids(other, h.tid());
+    FAIL("no error");
+  } catch (const UsageError& e) {
+    CHECK_THAT(std::string(e.what()), Contains(std::to_string(h.tid()) + " belongs to pid " + std::to_string(getpid())));
+  }
+}
+
+TEST_CASE("a tid that does not exist is a run-time error") {
+  try {
+    resolve_target_ids(0, 4194304);
+    FAIL("no error");
+  } catch (const ToolError& e) {
+    CHECK(e.code() == 1);
+    CHECK_THAT(std::string(e.what()), Contains("no thread with tid 4194304"));
+  }
+}
+
+TEST_CASE("no tid leaves the pid as given") {
+  TargetIds ids = resolve_target_ids(1234, 0);
+  CHECK(ids.pid == 1234);
+  CHECK(ids.tid == 0);
+}
+
+TEST_CASE("attaching to a kernel thread is refused by default and names it") {
+  pid_t k = find_kernel_thread();
+  if (!k) {
+    WARN("no kernel thread visible in /proc here; nothing to check");
+    return;
+  }
+  try {
+    Target::attach(k);
+    FAIL("attached to a kernel thread");
+  } catch (const ToolError& e) {
+    CHECK_THAT(std::string(e.what()), Contains(fmt::format("pid {} (", k)) &&
+                                          Contains(") is a kernel thread: it has no user space to trace"));
+  }
+}
+
+TEST_CASE("attaching to a kernel thread is allowed when asked for") {
+  pid_t k = find_kernel_thread();
+  if (!k) {
+    WARN("no kernel thread visible in /proc here; nothing to check");
+    return;
+  }
+  Target t = Target::attach(k, KernelThreads::Allow);
+  CHECK(t.pid() == k);
+}
+
+TEST_CASE("attaching to this process still works") {
+  Target t = Target::attach(getpid());
+  CHECK(t.pid() == getpid());
+}

@@ -1,0 +1,65 @@
+// Usage errors name the real mistake.
+#include <catch2/catch.hpp>
+
+#include "core/util.h"
+#include "locktrace/options.h"
+
+using namespace lockkit::locktrace;
+using lockkit::UsageError;
+using Catch::Matchers::Contains;
+
+namespace {
+
+Options parse(std::vector<std::string> args) {
+  args.insert(args.begin(), "locktrace");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  return parse_options(int(argv.size()), argv.data());
+}
+
+std::string usage_message(std::vector<std::string> args) {
+  try {
+    parse(std::move(args));
+  } catch (const UsageError& e) {
+    return e.what();
+  }
+  return "(no usage error)";
+}
+
+}  // namespace
+
+TEST_CASE("a command after -- is refused naming the --") {
+  CHECK_THAT(usage_message({"-p", "1", "--", "sleep", "1"}),
+             Contains("locktrace does not start commands ('-- sleep 1')") && Contains("-p PID"));
+}
+
+TEST_CASE("a negative duration is a bad value") {
+  CHECK_THAT(usage_message({"-p", "1", "-3"}), Contains("invalid duration '-3': must be a positive number"));
+}
+
+TEST_CASE("a duration given twice is refused") {
+  CHECK_THAT(usage_message({"-p", "1", "5", "6"}), Contains("duration given twice ('5' and '6')"));
+}
+
+TEST_CASE("a tid given twice is refused") {
+  CHECK_THAT(usage_message({"-t", "5", "-t", "6"}), Contains("-t/--tid given more than once"));
+}
+
+TEST_CASE("hist and output cannot both write one file") {
+  CHECK_THAT(usage_message({"-o", "x", "--hist", "x"}), Contains("--hist and -o cannot both write to 'x'"));
+}
+
+TEST_CASE("a pid option followed by -t is a missing pid") {
+  CHECK_THAT(usage_message({"-p", "-t", "5"}), Contains("-p needs a value (PID)"));
+}
+
+TEST_CASE("a stack storage size above the limit names the limit") {
+  CHECK_THAT(usage_message({"--stack-storage-size", "2000000"}), Contains("must be at most 1048576"));
+}
+
+TEST_CASE("pid tid and duration still parse together") {
+  Options o = parse({"-p", "10", "-t", "11", "2.5"});
+  CHECK(o.pid == 10);
+  CHECK(o.tid == 11);
+  CHECK(o.duration_s == 2.5);
+}
