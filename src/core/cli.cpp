@@ -44,6 +44,11 @@ void split_command(int argc, char** argv, std::vector<std::string>* own,
 void reject_command(const std::string& tool, int argc, char** argv) {
   for (int i = 1; i < argc; i++) {
     if (std::string(argv[i]) != "--") continue;
+    // "-- -5" ends the options before a (negative) duration, as getopt allows: not a command.
+    bool numbers_only = i + 1 < argc;
+    for (int j = i + 1; j < argc; j++)
+      if (!parse_double(argv[j]) && !is_negative_number(argv[j])) numbers_only = false;
+    if (numbers_only) return;
     std::string given = "--";
     for (int j = i + 1; j < argc && j < i + 3; j++) given += std::string(" ") + argv[j];
     if (argc > i + 3) given += " ...";

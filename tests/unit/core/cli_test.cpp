@@ -148,6 +148,14 @@ TEST_CASE("a command after -- is refused by tools that only follow processes") {
   CHECK_NOTHROW(reject_command("tool", 3, const_cast<char**>(fine)));
 }
 
+TEST_CASE("numbers after -- are a duration for tools that only follow processes") {
+  const char* argv[] = {"tool", "-p", "1", "--", "-5"};
+  CHECK_NOTHROW(reject_command("tool", 5, const_cast<char**>(argv)));
+  const char* mixed[] = {"tool", "-p", "1", "--", "5", "x"};
+  CHECK_THAT(usage_message([&] { reject_command("tool", 6, const_cast<char**>(mixed)); }),
+             Contains("does not start commands"));
+}
+
 TEST_CASE("negative numbers are told from options") {
   CHECK(is_negative_number("-5"));
   CHECK(is_negative_number("-0.5"));
