@@ -204,9 +204,9 @@ int run(int argc, char** argv) {
   std::vector<Row> rows = build_rows(snap, tracer.resolver());
   sort_rows(rows);
   tracer.name_locks(rows);
-  std::vector<uint64_t> drops = tracer.drops();
-  Counters counters = debug_counters(tracer.debug(), drops, tracer.unfinished());
-  size_t lost = lost_stack_rows(rows);
+  std::vector<uint64_t> drops = tracer.drops(), dbg = tracer.debug();
+  uint64_t unfinished = tracer.unfinished();
+  Diagnostics diag = diagnostics(drops, lost_stack_rows(rows));
 
   if (o.format == Format::Csv) {
     write_csv(out.stream(), rows);
@@ -215,8 +215,8 @@ int run(int argc, char** argv) {
     x.pid = uint32_t(pid);
     x.tid = uint32_t(o.tid);
     x.duration_s = duration_s;
-    x.lost_stacks = lost;
-    x.counters = counters;
+    x.diag = diag;
+    x.counters = debug_counters(dbg, unfinished);
     write_json(out.stream(), rows, x);
   }
   out.commit();
@@ -224,8 +224,8 @@ int run(int argc, char** argv) {
     write_hists(hist_out->stream(), build_hists(snap));
     hist_out->commit();
   }
-  for (auto& w : warnings(drops, lost)) std::cerr << w << '\n';
-  if (o.debug) write_debug(std::cerr, counters);
+  write_diagnostics(std::cerr, diag);
+  if (o.debug) write_debug(std::cerr, debug_counters(dbg, drops, unfinished));
   return 0;
 }
 
