@@ -303,6 +303,7 @@ int run(int argc, char** argv) {
   sum.not_recorded = c[MK_C_PENDING_FULL] + c[MK_C_PERIODS_FULL];
   sum.late = collector.buffer.late();
   std::cerr << summary_text(sum) << '\n';
+  write_diagnostics(std::cerr, diagnostics(sum));
   return 0;
 }
 
