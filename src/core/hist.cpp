@@ -59,22 +59,13 @@ void Log2Hist::print(std::ostream& os, const std::string& unit, int indent) cons
   }
 }
 
-void Log2Hist::write_json(JsonWriter& w, const std::string& unit) const {
-  w.begin_object();
-  w.key("unit").value(unit);
-  w.key("buckets").begin_array();
+nlohmann::ordered_json Log2Hist::to_json(const std::string& unit) const {
+  Json buckets = Json::array();
   size_t lo, hi;
-  if (range(slots_, &lo, &hi)) {
-    for (size_t i = lo; i <= hi; i++) {
-      w.begin_object();
-      w.key("low").value(slot_low(uint32_t(i)));
-      w.key("high").value(slot_high(uint32_t(i)));
-      w.key("count").value(slots_[i]);
-      w.end_object();
-    }
-  }
-  w.end_array();
-  w.end_object();
+  if (range(slots_, &lo, &hi))
+    for (size_t i = lo; i <= hi; i++)
+      buckets.push_back({{"low", slot_low(uint32_t(i))}, {"high", slot_high(uint32_t(i))}, {"count", slots_[i]}});
+  return {{"unit", unit}, {"buckets", std::move(buckets)}};
 }
 
 }  // namespace lockkit

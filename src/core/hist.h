@@ -6,11 +6,11 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "common.h"
 
 namespace lockkit {
-
-class JsonWriter;
 
 class Log2Hist {
  public:
@@ -34,7 +34,7 @@ class Log2Hist {
   //          0 -> 0          : 3        |****                                    |
   void print(std::ostream& os, const std::string& unit, int indent = 0) const;
   // {"unit": "...", "buckets": [{"low": L, "high": H, "count": N}, ...]} over the non-empty range.
-  void write_json(JsonWriter& w, const std::string& unit) const;
+  nlohmann::ordered_json to_json(const std::string& unit) const;
 
  private:
   std::vector<uint64_t> slots_;

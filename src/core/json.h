@@ -1,45 +1,23 @@
-// A small streaming JSON writer (objects, arrays, strings, numbers, null), pretty-printed.
+// JSON documents of every tool: nlohmann::json with keys kept in the order they were added, and one
+// way to serialise them that always yields valid UTF-8.
 #pragma once
 
-#include <cstdint>
+#include <nlohmann/json.hpp>
+
 #include <ostream>
 #include <string>
-#include <vector>
 
 namespace lockkit {
 
-std::string json_escape(const std::string& s);
+// Objects keep insertion order, so documents read in the order the docs describe them.
+using Json = nlohmann::ordered_json;
 
-class JsonWriter {
- public:
-  explicit JsonWriter(std::ostream& os, int indent = 2) : os_(os), indent_(indent) {}
-  JsonWriter& begin_object();
-  JsonWriter& end_object();
-  JsonWriter& begin_array();
-  JsonWriter& end_array();
-  JsonWriter& key(const std::string& k);
-  JsonWriter& value(const std::string& v);
-  JsonWriter& value(const char* v) { return value(std::string(v)); }
-  JsonWriter& value(uint64_t v);
-  JsonWriter& value(int64_t v);
-  JsonWriter& value(int v) { return value(int64_t(v)); }
-  JsonWriter& value(unsigned v) { return value(uint64_t(v)); }
-  JsonWriter& value(double v);
-  JsonWriter& value(bool v);
-  JsonWriter& null();
-  JsonWriter& string_array(const std::vector<std::string>& v);
+// The document as text, pretty-printed with `indent` spaces (compact when negative), no trailing
+// newline. Strings from the traced world (task names, symbols, paths, frames) may hold any bytes:
+// bytes that are not valid UTF-8 come out as U+FFFD, so the text is always valid UTF-8 and valid JSON.
+std::string json_text(const Json& doc, int indent = 2);
 
- private:
-  void before_value();
-  void newline();
-  std::ostream& os_;
-  int indent_;
-  struct Level {
-    bool array;
-    bool empty;
-  };
-  std::vector<Level> stack_;
-  bool after_key_ = false;
-};
+// json_text() followed by a newline.
+void write_json_document(std::ostream& os, const Json& doc, int indent = 2);
 
 }  // namespace lockkit

@@ -101,10 +101,10 @@ void Totals::scale(double f) {
     *p = scaled(*p, f);
 }
 
-std::string LockStats::display_name() const {
-  if (symbol) return *symbol;
-  if (init_label) return fmt::format("#{}", init_label);
-  return fmt::format("{:#x}", addr);
+LockIdentity LockStats::identity() const {
+  LockIdentity id{addr, symbol};
+  if (!id.name && init_label) id.name = fmt::format("#{}", init_label);
+  return id;
 }
 
 int InitLabels::label(uint64_t addr) {
@@ -124,17 +124,27 @@ const char* kind_name(uint32_t kind) {
   return "unknown";
 }
 
-std::string drop_reason_name(uint32_t reason) {
+DropReason drop_reason(uint32_t reason) {
   switch (reason) {
-    case LK_DROP_STATS_FULL: return "stats map full (events not recorded)";
-    case LK_DROP_PENDING_FULL: return "too many threads in lock calls (events not recorded)";
-    case LK_DROP_HELD_FULL: return "too many locks held at once (holds not timed)";
-    case LK_DROP_HIST_FULL: return "histogram map full (histogram samples lost)";
-    case LK_DROP_INIT_FULL: return "init map full (init stacks lost)";
-    case LK_DROP_STACK_LOST: return "stack traces lost";
-    case LK_DROP_COND_FULL: return "too many threads in cond waits (pauses not tracked)";
+    case LK_DROP_STATS_FULL: return {"stats_map_full", "lock events were not recorded: the statistics map is full"};
+    case LK_DROP_PENDING_FULL: return {"pending_map_full", "lock calls were not traced: too many threads inside lock calls at once"};
+    case LK_DROP_HELD_FULL: return {"held_map_full", "holds were not timed: too many locks held at once"};
+    case LK_DROP_HIST_FULL: return {"hist_map_full", "samples are missing from the histograms: the histogram map is full"};
+    case LK_DROP_INIT_FULL: return {"init_map_full", "init stacks were not recorded: the init map is full"};
+    case LK_DROP_COND_FULL:
+      return {"cond_map_full", "condition waits were not tracked (their time counts as hold time): too many threads inside condition waits at once"};
+    case LK_DROP_STACK_LOST: return {"stack_lost", "stack traces could not be stored"};
   }
-  return fmt::format("reason {}", reason);
+  return {"unknown", "events were not recorded for an unknown reason"};
+}
+
+void add_drops(Diagnostics& d, const std::vector<uint64_t>& drops) {
+  for (uint32_t i = 0; i < drops.size(); i++) {
+    if (i == LK_DROP_STACK_LOST)
+      d.lost_stacks += drops[i];
+    else
+      d.drop(drop_reason(i), drops[i]);
+  }
 }
 
 Report build_report(const Snapshot& snap, const Naming& naming, InitLabels& labels,

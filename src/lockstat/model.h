@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/hist.h"
+#include "core/report.h"
 #include "lockstat.h"
 
 namespace lockkit::lockstat {
@@ -72,8 +73,10 @@ struct LockStats {
   Log2Hist wait_hist, hold_hist;
   std::vector<ThreadStats> threads;  // by tid
   std::vector<StackStats> stacks;    // merged across threads by frames
+  // The name reports show: symbol, else "#N", else none (the address is shown).
+  LockIdentity identity() const;
   // Display name: symbol, else "#N", else the address.
-  std::string display_name() const;
+  std::string display_name() const { return identity().display(); }
 };
 
 struct Report {
@@ -83,8 +86,7 @@ struct Report {
   std::vector<LockStats> locks;
   Log2Hist wait_hist, hold_hist;  // every lock, every thread
   std::map<uint32_t, std::pair<Log2Hist, Log2Hist>> thread_hists;  // tid -> (wait, hold)
-  std::vector<std::pair<std::string, uint64_t>> dropped;  // reason -> count, non-zero only
-  std::vector<std::string> warnings;                      // e.g. probes found missing
+  Diagnostics diag;  // drops, lost stacks, warnings (e.g. probes found missing)
   bool estimated() const { return sample_percent < 100; }
 };
 
@@ -105,7 +107,10 @@ class InitLabels {
 };
 
 const char* kind_name(uint32_t kind);
-std::string drop_reason_name(uint32_t reason);
+// The reason behind each lk_drop counter (LK_DROP_STACK_LOST counts lost stacks, not a drop).
+DropReason drop_reason(uint32_t reason);
+// Adds the BPF drop counters (indexed by lk_drop) to `d`.
+void add_drops(Diagnostics& d, const std::vector<uint64_t>& drops);
 
 Report build_report(const Snapshot& snap, const Naming& naming, InitLabels& labels,
                     double sample_percent);

@@ -4,6 +4,7 @@
 
 #include "core/json.h"
 #include "core/output.h"
+#include "core/report.h"
 #include "core/util.h"
 
 namespace lockkit::lockstat {
@@ -37,20 +38,20 @@ std::string bare(const std::string& frame) {
   return plus == std::string::npos ? frame : frame.substr(0, plus);
 }
 
-void totals_json(JsonWriter& w, const Totals& t) {
-  w.key("acquisitions").value(t.acquisitions);
-  w.key("failed_trylocks").value(t.failed_trylocks);
-  w.key("timeouts").value(t.timeouts);
-  w.key("errors").value(t.errors);
-  w.key("wait_ns").value(t.wait_ns);
-  w.key("min_wait_ns").value(t.min_wait());
-  w.key("max_wait_ns").value(t.wait_max);
-  w.key("holds").value(t.holds);
-  w.key("hold_ns").value(t.hold_ns);
-  w.key("min_hold_ns").value(t.min_hold());
-  w.key("max_hold_ns").value(t.hold_max);
-  w.key("cond_waits").value(t.cond_waits);
-  w.key("cond_wait_ns").value(t.cond_wait_ns);
+void add_totals(Json& o, const Totals& t) {
+  o["acquisitions"] = t.acquisitions;
+  o["failed_trylocks"] = t.failed_trylocks;
+  o["timeouts"] = t.timeouts;
+  o["errors"] = t.errors;
+  o["wait_ns"] = t.wait_ns;
+  o["min_wait_ns"] = t.min_wait();
+  o["max_wait_ns"] = t.wait_max;
+  o["holds"] = t.holds;
+  o["hold_ns"] = t.hold_ns;
+  o["min_hold_ns"] = t.min_hold();
+  o["max_hold_ns"] = t.hold_max;
+  o["cond_waits"] = t.cond_waits;
+  o["cond_wait_ns"] = t.cond_wait_ns;
 }
 
 }  // namespace
@@ -60,8 +61,7 @@ void write_text(std::ostream& os, const Report& r, const TextOptions& opt) {
   if (r.estimated())
     os << fmt::format("NOTE: {}% of acquisitions sampled; counts and totals are scaled estimates\n",
                       r.sample_percent);
-  for (auto& [reason, n] : r.dropped) os << fmt::format("WARNING: {} {}\n", n, reason);
-  for (auto& w : r.warnings) os << "WARNING: " << w << '\n';
+  write_diagnostics(os, r.diag);
   if (r.locks.empty()) {
     os << "No lock activity recorded.\n\n";
     return;
@@ -134,67 +134,54 @@ void write_text(std::ostream& os, const Report& r, const TextOptions& opt) {
   os << '\n';
 }
 
-void write_json(std::ostream& os, const Report& r, size_t stack_depth) {
-  JsonWriter w(os);
-  w.begin_object();
-  w.key("pid").value(r.pid);
-  w.key("duration_s").value(r.duration_s);
-  w.key("sample_percent").value(r.sample_percent);
-  w.key("estimated").value(r.estimated());
-  w.key("dropped").begin_object();
-  for (auto& [reason, n] : r.dropped) w.key(reason).value(n);
-  w.end_object();
-  w.key("warnings").string_array(r.warnings);
-  w.key("locks").begin_array();
+Json report_json(const Report& r, size_t stack_depth) {
+  Json doc;
+  doc["pid"] = r.pid;
+  doc["duration_s"] = r.duration_s;
+  doc["sample_percent"] = r.sample_percent;
+  doc["estimated"] = r.estimated();
+  add_diagnostics(doc, r.diag);
+  Json locks = Json::array();
   for (auto& l : r.locks) {
-    w.begin_object();
-    w.key("address").value(fmt::format("{:#x}", l.addr));
-    w.key("name");
-    if (l.symbol)
-      w.value(*l.symbol);
-    else if (l.init_label)
-      w.value(fmt::format("#{}", l.init_label));
-    else
-      w.null();
-    w.key("kind").value(kind_name(l.kind));
-    w.key("init_stack").string_array(cut(l.init_frames, stack_depth));
-    totals_json(w, l.totals);
+    Json lock;
+    add_lock_identity(lock, l.identity());
+    lock["kind"] = kind_name(l.kind);
+    lock["init_stack"] = cut(l.init_frames, stack_depth);
+    add_totals(lock, l.totals);
     if (l.kind == LK_RWLOCK) {
-      w.key("read_acquisitions").value(l.read_acquisitions);
-      w.key("write_acquisitions").value(l.write_acquisitions);
+      lock["read_acquisitions"] = l.read_acquisitions;
+      lock["write_acquisitions"] = l.write_acquisitions;
     }
-    w.key("wait_hist");
-    l.wait_hist.write_json(w, "us");
-    w.key("hold_hist");
-    l.hold_hist.write_json(w, "us");
-    w.key("threads").begin_array();
+    lock["wait_hist"] = l.wait_hist.to_json("us");
+    lock["hold_hist"] = l.hold_hist.to_json("us");
+    Json threads = Json::array();
     for (auto& t : l.threads) {
-      w.begin_object();
-      w.key("tid").value(t.tid);
-      totals_json(w, t.totals);
-      w.key("wait_hist");
-      t.wait_hist.write_json(w, "us");
-      w.key("hold_hist");
-      t.hold_hist.write_json(w, "us");
-      w.end_object();
+      Json thread;
+      thread["tid"] = t.tid;
+      add_totals(thread, t.totals);
+      thread["wait_hist"] = t.wait_hist.to_json("us");
+      thread["hold_hist"] = t.hold_hist.to_json("us");
+      threads.push_back(std::move(thread));
     }
-    w.end_array();
-    w.key("stacks").begin_array();
+    lock["threads"] = std::move(threads);
+    Json stacks = Json::array();
     for (auto& s : l.stacks) {
-      w.begin_object();
-      w.key("frames").string_array(cut(s.frames, stack_depth));
-      totals_json(w, s.totals);
-      w.end_object();
+      Json stack;
+      stack["frames"] = cut(s.frames, stack_depth);
+      add_totals(stack, s.totals);
+      stacks.push_back(std::move(stack));
     }
-    w.end_array();
-    w.end_object();
+    lock["stacks"] = std::move(stacks);
+    locks.push_back(std::move(lock));
   }
-  w.end_array();
-  w.key("wait_hist");
-  r.wait_hist.write_json(w, "us");
-  w.key("hold_hist");
-  r.hold_hist.write_json(w, "us");
-  w.end_object();
+  doc["locks"] = std::move(locks);
+  doc["wait_hist"] = r.wait_hist.to_json("us");
+  doc["hold_hist"] = r.hold_hist.to_json("us");
+  return doc;
+}
+
+void write_json(std::ostream& os, const Report& r, size_t stack_depth) {
+  write_json_document(os, report_json(r, stack_depth));
 }
 
 void write_folded(std::ostream& os, const Report& r, bool hold) {

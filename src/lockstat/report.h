@@ -4,6 +4,7 @@
 #include <ostream>
 #include <string>
 
+#include "core/json.h"
 #include "lockstat/model.h"
 
 namespace lockkit::lockstat {
@@ -16,6 +17,8 @@ struct TextOptions {
 };
 
 void write_text(std::ostream& os, const Report& r, const TextOptions& opt);
+// The JSON document (schema in docs/lockstat.md) and its text, always valid UTF-8.
+Json report_json(const Report& r, size_t stack_depth);
 void write_json(std::ostream& os, const Report& r, size_t stack_depth);
 // One line per (lock, stack): "frame_root;...;frame_leaf;lock_name value" with value the wait or
 // hold time in nanoseconds (function names only, so identical frames merge in flame graphs).

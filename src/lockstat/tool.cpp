@@ -157,13 +157,11 @@ class Tracer {
     Report r = build_report(snap, naming_, labels_, o_.sample_percent);
     r.pid = target_.pid();
     r.duration_s = duration_s;
-    auto drops = read_counters(drops_fd_, LK_DROP_MAX);
-    for (uint32_t i = 0; i < LK_DROP_MAX; i++)
-      if (drops[i]) r.dropped.emplace_back(drop_reason_name(i), drops[i]);
+    add_drops(r.diag, read_counters(drops_fd_, LK_DROP_MAX));
     // A breakpoint that vanished from the target means calls went unseen: say so, never hide it.
     for (auto& fn : lost_probes_)
-      r.warnings.push_back(fmt::format("the breakpoint on {} went missing from pid {}: calls to it were not all seen",
-                                       fn, target_.pid()));
+      r.diag.warn(fmt::format("the breakpoint on {} went missing from pid {}: calls to it were not all seen",
+                              fn, target_.pid()));
     return r;
   }
 

@@ -2,8 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "core/json.h"
 #include "core/output.h"
+#include "core/report.h"
 
 namespace lockkit::locktrace {
 
@@ -62,11 +65,16 @@ void write_csv(std::ostream& os, const std::vector<Row>& rows) {
   for (auto& r : rows) os << csv_row(csv_fields(r)) << '\n';
 }
 
-Counters debug_counters(const std::vector<uint64_t>& dbg, const std::vector<uint64_t>& drops,
-                        uint64_t unfinished) {
+Counters debug_counters(const std::vector<uint64_t>& dbg, uint64_t unfinished) {
   Counters out;
   for (uint32_t i = 0; i < LT_DBG_MAX; i++) out.emplace_back(debug_name(i), at(dbg, i));
   out.emplace_back("unfinished", unfinished);
+  return out;
+}
+
+Counters debug_counters(const std::vector<uint64_t>& dbg, const std::vector<uint64_t>& drops,
+                        uint64_t unfinished) {
+  Counters out = debug_counters(dbg, unfinished);
   for (uint32_t i = 0; i < LT_DROP_MAX; i++) out.emplace_back(drop_name(i), at(drops, i));
   return out;
 }
@@ -75,63 +83,69 @@ void write_debug(std::ostream& os, const Counters& counters) {
   for (auto& [name, n] : counters) os << name << ' ' << n << '\n';
 }
 
-std::vector<std::string> warnings(const std::vector<uint64_t>& drops, size_t lost_stack_rows) {
-  std::vector<std::string> out;
-  if (uint64_t n = at(drops, LT_DROP_CALLS_FULL))
-    out.push_back(fmt::format("WARNING: {} futex calls were not traced: too many threads inside futex calls at once.", n));
-  if (uint64_t n = at(drops, LT_DROP_STATS_FULL))
-    out.push_back(fmt::format("WARNING: {} futex calls were not recorded: the statistics map is full.", n));
-  if (uint64_t n = at(drops, LT_DROP_HIST_FULL))
-    out.push_back(fmt::format("WARNING: {} wait calls are missing from the histograms: the histogram map is full.", n));
-  if (uint64_t n = at(drops, LT_DROP_ERRS_FULL))
-    out.push_back(fmt::format("WARNING: {} errors are counted but not broken down by errno: the errno map is full.", n));
-  if (uint64_t n = at(drops, LT_DROP_PIDS_FULL))
-    out.push_back(fmt::format("WARNING: {} processes were not followed for symbols: their frames may show as [unknown].", n));
-  if (lost_stack_rows)
-    out.push_back(fmt::format("WARNING: {} stack traces could not be displayed. Consider increasing --stack-storage-size.",
-                              lost_stack_rows));
-  return out;
+DropReason drop_reason(uint32_t drop) {
+  switch (drop) {
+    case LT_DROP_CALLS_FULL:
+      return {drop_name(drop), "futex calls were not traced: too many threads inside futex calls at once"};
+    case LT_DROP_STATS_FULL: return {drop_name(drop), "futex calls were not recorded: the statistics map is full"};
+    case LT_DROP_HIST_FULL:
+      return {drop_name(drop), "wait calls are missing from the histograms: the histogram map is full"};
+    case LT_DROP_ERRS_FULL:
+      return {drop_name(drop), "errors are counted but not broken down by errno: the errno map is full"};
+    case LT_DROP_PIDS_FULL:
+      return {drop_name(drop), "processes were not followed for symbols: their frames may show as [unknown]"};
+    case LT_DROP_STACK_LOST: return {drop_name(drop), "stack traces could not be stored"};
+  }
+  return {drop_name(drop), "futex calls were not recorded for an unknown reason"};
+}
+
+Diagnostics diagnostics(const std::vector<uint64_t>& drops, size_t lost_stack_rows) {
+  Diagnostics d;
+  for (uint32_t i = 0; i < LT_DROP_MAX; i++)
+    if (i != LT_DROP_STACK_LOST) d.drop(drop_reason(i), at(drops, i));
+  // Each call whose stack BPF could not store counts once; a stored stack that cannot be read back
+  // also shows as "[lost stack]", so the rows are a lower bound too.
+  d.lost_stacks = std::max<uint64_t>(at(drops, LT_DROP_STACK_LOST), lost_stack_rows);
+  return d;
+}
+
+Json report_json(const std::vector<Row>& rows, const JsonExtras& x) {
+  Json doc;
+  doc["pid"] = x.pid ? Json(x.pid) : Json(nullptr);
+  doc["tid"] = x.tid ? Json(x.tid) : Json(nullptr);
+  doc["duration_s"] = x.duration_s;
+  add_diagnostics(doc, x.diag);
+  Json counters = Json::object();
+  for (auto& [name, n] : x.counters) counters[name] = n;
+  doc["counters"] = std::move(counters);
+  Json out = Json::array();
+  for (auto& r : rows) {
+    Json row;
+    row["pid"] = r.pid;
+    row["tid"] = r.tid;
+    row["comm"] = r.comm;
+    add_lock_identity(row, LockIdentity{r.addr, r.symbol});
+    row["blocked_ns"] = r.blocked_ns;
+    row["sys_ns"] = r.sys_ns;
+    row["max_blocked_ns"] = r.max_blocked_ns;
+    row["max_sys_ns"] = r.max_sys_ns;
+    row["wait_count"] = r.wait_count;
+    row["blocked_count"] = r.blocked_count;
+    row["wake_count"] = r.wake_count;
+    row["other_count"] = r.other_count;
+    row["errors"] = r.errors;
+    Json by_errno = Json::object();
+    for (auto& [e, n] : r.errnos) by_errno[errno_name(e)] = n;
+    row["errors_by_errno"] = std::move(by_errno);
+    row["stack"] = r.stack();
+    out.push_back(std::move(row));
+  }
+  doc["rows"] = std::move(out);
+  return doc;
 }
 
 void write_json(std::ostream& os, const std::vector<Row>& rows, const JsonExtras& x) {
-  JsonWriter w(os);
-  w.begin_object();
-  w.key("pid");
-  if (x.pid) w.value(uint64_t(x.pid)); else w.null();
-  w.key("tid");
-  if (x.tid) w.value(uint64_t(x.tid)); else w.null();
-  w.key("duration_s").value(x.duration_s);
-  w.key("lost_stacks").value(uint64_t(x.lost_stacks));
-  w.key("counters").begin_object();
-  for (auto& [name, n] : x.counters) w.key(name).value(n);
-  w.end_object();
-  w.key("rows").begin_array();
-  for (auto& r : rows) {
-    w.begin_object();
-    w.key("pid").value(uint64_t(r.pid));
-    w.key("tid").value(uint64_t(r.tid));
-    w.key("comm").value(r.comm);
-    w.key("addr").value(fmt::format("{:#x}", r.addr));
-    w.key("symbol");
-    if (r.symbol) w.value(*r.symbol); else w.null();
-    w.key("blocked_us").value(us(r.blocked_ns));
-    w.key("sys_us").value(us(r.sys_ns));
-    w.key("max_blocked_us").value(us(r.max_blocked_ns));
-    w.key("max_sys_us").value(us(r.max_sys_ns));
-    w.key("wait_count").value(r.wait_count);
-    w.key("blocked_count").value(r.blocked_count);
-    w.key("wake_count").value(r.wake_count);
-    w.key("other_count").value(r.other_count);
-    w.key("errors").value(r.errors);
-    w.key("errors_by_errno").begin_object();
-    for (auto& [e, n] : r.errnos) w.key(errno_name(e)).value(n);
-    w.end_object();
-    w.key("stack").string_array(r.stack());
-    w.end_object();
-  }
-  w.end_array();
-  w.end_object();
-  os << '\n';
+  write_json_document(os, report_json(rows, x));
 }
 
 void write_hists(std::ostream& os, const std::vector<LockHist>& hists) {

@@ -1,4 +1,4 @@
-// locktrace's outputs: the CSV (the seed's format), JSON, the --hist file, -d counters, warnings.
+// locktrace's outputs: the CSV (the seed's format), JSON, the --hist file, -d counters, diagnostics.
 #pragma once
 
 #include <cstdint>
@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/json.h"
+#include "core/report.h"
 #include "locktrace/model.h"
 
 namespace lockkit::locktrace {
@@ -21,23 +23,30 @@ void write_csv(std::ostream& os, const std::vector<Row>& rows);
 // Named counters: "-d" lines and the JSON "counters" object.
 using Counters = std::vector<std::pair<std::string, uint64_t>>;
 
-// Debug counters (indexed by lt_debug) and drops (indexed by lt_drop) with their names; `unfinished`
-// is the number of calls still in flight when tracing stopped.
+// Debug counters (indexed by lt_debug) and `unfinished`, the number of calls still in flight when
+// tracing stopped: the JSON "counters" object.
+Counters debug_counters(const std::vector<uint64_t>& dbg, uint64_t unfinished);
+// The -d lines: the debug counters above, then every drop counter (indexed by lt_drop) by name.
 Counters debug_counters(const std::vector<uint64_t>& dbg, const std::vector<uint64_t>& drops,
                         uint64_t unfinished);
 // "name count" per line.
 void write_debug(std::ostream& os, const Counters& counters);
 
-// Warning lines for what could not be recorded or displayed (empty when nothing was lost).
-std::vector<std::string> warnings(const std::vector<uint64_t>& drops, size_t lost_stack_rows);
+// The reason behind each lt_drop counter (LT_DROP_STACK_LOST counts lost stacks, not a drop).
+DropReason drop_reason(uint32_t drop);
+// What could not be recorded or shown: the drop counters (indexed by lt_drop) by reason, and lost
+// stacks: the calls whose stack BPF could not store, or the rows showing "[lost stack]" when more.
+Diagnostics diagnostics(const std::vector<uint64_t>& drops, size_t lost_stack_rows);
 
 struct JsonExtras {
   uint32_t pid = 0;  // 0 when tracing all processes
   uint32_t tid = 0;  // 0 when not filtered by thread
   double duration_s = 0;
-  size_t lost_stacks = 0;
-  Counters counters;
+  Diagnostics diag;
+  Counters counters;  // debug counters (no drops: those are in diag)
 };
+// The JSON document (schema in docs/locktrace.md) and its text, always valid UTF-8.
+Json report_json(const std::vector<Row>& rows, const JsonExtras& extras);
 void write_json(std::ostream& os, const std::vector<Row>& rows, const JsonExtras& extras);
 
 // One block per (pid, futex address): "PID N, LOCK 0xADDR", then the log2 histogram of blocked

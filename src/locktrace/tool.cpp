@@ -184,9 +184,9 @@ class LocktraceTool : public Tool {
     std::vector<Row> rows = build_rows(snap, tracer_->resolver());
     sort_rows(rows);
     tracer_->name_locks(rows);
-    std::vector<uint64_t> drops = tracer_->drops();
-    Counters counters = debug_counters(tracer_->debug(), drops, tracer_->unfinished());
-    size_t lost = lost_stack_rows(rows);
+    std::vector<uint64_t> drops = tracer_->drops(), dbg = tracer_->debug();
+    uint64_t unfinished = tracer_->unfinished();
+    Diagnostics diag = diagnostics(drops, lost_stack_rows(rows));
     if (o_.format == Format::Csv) {
       write_csv(out_.stream(), rows);
     } else {
@@ -194,8 +194,8 @@ class LocktraceTool : public Tool {
       x.pid = uint32_t(pid_);
       x.tid = uint32_t(o_.tid);
       x.duration_s = double(monotonic_ns() - e.start_ns) / 1e9;
-      x.lost_stacks = lost;
-      x.counters = counters;
+      x.diag = diag;
+      x.counters = debug_counters(dbg, unfinished);
       write_json(out_.stream(), rows, x);
     }
     out_.commit();
@@ -203,8 +203,8 @@ class LocktraceTool : public Tool {
       write_hists(hist_out_->stream(), build_hists(snap));
       hist_out_->commit();
     }
-    for (auto& w : warnings(drops, lost)) std::cerr << w << '\n';
-    if (o_.debug) write_debug(std::cerr, counters);
+    write_diagnostics(std::cerr, diag);
+    if (o_.debug) write_debug(std::cerr, debug_counters(dbg, drops, unfinished));
   }
 
  private:

@@ -35,4 +35,13 @@ std::string summary_text(const RunSummary& s) {
   return text;
 }
 
+Diagnostics diagnostics(const RunSummary& s) {
+  Diagnostics d;
+  d.drop({"samples_lost", "samples were lost: the perf buffer overflowed or a sample could not be read"},
+         s.lost_samples);
+  d.drop({"maps_full", "waits were not recorded: a BPF map is full"}, s.not_recorded);
+  d.lost_stacks = s.lost_stacks;
+  return d;
+}
+
 }  // namespace lockkit::mklockstat

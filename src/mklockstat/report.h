@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/report.h"
 #include "mklockstat/model.h"
 
 namespace lockkit::mklockstat {
@@ -58,5 +59,7 @@ struct RunSummary {
 };
 
 std::string summary_text(const RunSummary& s);
+// What the run lost, for the shared warning lines under the summary (empty when nothing was lost).
+Diagnostics diagnostics(const RunSummary& s);
 
 }  // namespace lockkit::mklockstat

@@ -275,6 +275,7 @@ class MklockstatTool : public Tool {
     sum.not_recorded = c[MK_C_PENDING_FULL] + c[MK_C_PERIODS_FULL];
     sum.late = collector_.buffer.late();
     std::cerr << summary_text(sum) << '\n';
+    write_diagnostics(std::cerr, diagnostics(sum));
   }
 
  private:

@@ -204,6 +204,8 @@ class PidMode(unittest.TestCase):
         # At most one hold per thread is still open when tracing stops.
         self.assertLessEqual(primes["acquisitions"] - primes["holds"], 4)
         self.assertEqual(report["warnings"], [])
+        self.assertIsInstance(report["dropped"], dict)
+        self.assertIsInstance(report["lost_stacks"], int)
 
 
 def libc_entry_byte(pid, symbol="pthread_mutex_lock"):

@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import unittest
 
@@ -146,17 +147,54 @@ class LocktraceTest(unittest.TestCase):
         self.assertEqual(rec["eagain"], 300)
         with open(out) as f:
             doc = json.load(f)
-        rows = [r for r in doc["rows"] if r["tid"] == rec["tid"] and int(r["addr"], 16) == int(rec["addr"], 16)]
+        rows = [r for r in doc["rows"] if r["tid"] == rec["tid"] and int(r["address"], 16) == int(rec["addr"], 16)]
         self.assertEqual(len(rows), 1, doc["rows"])
         r = rows[0]
         self.assertEqual(r["wait_count"], rec["calls"])
         self.assertEqual(r["errors"], rec["eagain"])
         self.assertEqual(r["errors_by_errno"], {"EAGAIN": rec["eagain"]})
         self.assertEqual(r["blocked_count"], 0)
-        self.assertEqual(r["blocked_us"], 0)
+        self.assertEqual(r["blocked_ns"], 0)
+        self.assertGreater(r["sys_ns"], 0)
+        self.assertIn("name", r)
         self.assertEqual(r["stack"][0], "lt-eagain")
         self.assertIn("fail_wait_on_word", r["stack"])
         self.assertEqual(doc["pid"], rec["pid"])
+        # The diagnostics every tool reports: drops by reason, lost stacks, warnings.
+        self.assertIsInstance(doc["dropped"], dict)
+        self.assertIsInstance(doc["lost_stacks"], int)
+        self.assertIsInstance(doc["warnings"], list)
+        self.assertNotIn("calls_map_full", doc["counters"])
+
+    def test_json_is_valid_utf8_when_a_task_name_is_not(self):
+        # A thread may name itself with any bytes (prctl PR_SET_NAME): here Latin-1 "lt-w\xe4rter".
+        # Its timed waits on a held lock are futex waits that time out.
+        script = ("import ctypes, sys, threading\n"
+                  "ctypes.CDLL(None).prctl(15, b'lt-w\\xe4rter\\xff', 0, 0, 0)\n"
+                  "sys.stdin.readline()\n"
+                  "lock = threading.Lock(); lock.acquire()\n"
+                  "for _ in range(5): lock.acquire(timeout=0.002)\n")
+        wl = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, text=True)
+        out = os.path.join(self.tmp, "out.json")
+        try:
+            tool = Proc([binary("locktrace"), "-p", str(wl.pid), "--format", "json", "-o", out], tmpdir=self.tmp)
+            tool.wait_for_stderr("Tracing ")
+            wl.stdin.write("go\n")
+            wl.stdin.close()
+            self.assertEqual(wl.wait(timeout=60), 0)
+            rc, _ = tool.finish(timeout=120)
+        finally:
+            if wl.poll() is None:
+                wl.kill()
+                wl.wait()
+        self.assertEqual(rc, 0, tool.stderr())
+        with open(out, "rb") as f:
+            doc = json.loads(f.read().decode("utf-8"))  # strict: invalid UTF-8 raises
+        named = [r for r in doc["rows"] if r["comm"].startswith("lt-w")]
+        self.assertTrue(named, doc["rows"])
+        self.assertEqual(named[0]["comm"], "lt-w\ufffdrter\ufffd")
+        self.assertEqual(named[0]["stack"][0], named[0]["comm"])
+        self.assertGreaterEqual(sum(r["errors_by_errno"].get("ETIMEDOUT", 0) for r in named), 5)
 
     def test_only_the_traced_process_is_in_the_output(self):
         run = self.trace(["eagain", "200"], bystanders=[["eagain", "150"], ["block", "2", "5"]])

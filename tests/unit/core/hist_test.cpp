@@ -2,7 +2,7 @@
 #include <sstream>
 
 #include "core/hist.h"
-#include "core/json.h"
+#include "../json_check.h"
 
 using lockkit::Log2Hist;
 
@@ -46,10 +46,11 @@ TEST_CASE("text histogram shows the 0 bucket and every row between the extremes"
 TEST_CASE("json histogram lists buckets with low and high and count") {
   Log2Hist h;
   h.add_value(6, 3);
-  std::ostringstream os;
-  lockkit::JsonWriter w(os, 0);
-  h.write_json(w, "us");
-  CHECK(os.str() == "{\"unit\":\"us\",\"buckets\":[{\"low\":4,\"high\":7,\"count\":3}]}\n");
+  CHECK_JSON_EQ(h.to_json("us"), R"({"unit": "us", "buckets": [{"low": 4, "high": 7, "count": 3}]})"_json);
+}
+
+TEST_CASE("json histogram of no samples has no buckets") {
+  CHECK_JSON_EQ(Log2Hist().to_json("us"), R"({"unit": "us", "buckets": []})"_json);
 }
 
 TEST_CASE("scaling a histogram rounds counts") {

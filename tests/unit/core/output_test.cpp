@@ -1,6 +1,5 @@
 #include <catch2/catch.hpp>
 
-#include "core/json.h"
 #include "core/output.h"
 #include "core/session.h"
 
@@ -28,17 +27,6 @@ TEST_CASE("folded line lists frames root first and ends with the value") {
 
 TEST_CASE("folded line keeps frames containing semicolons apart") {
   CHECK(folded_line({"a;b", "root"}, 1) == "root;a:b 1");
-}
-
-TEST_CASE("json strings are escaped") {
-  CHECK(json_escape("a\"b\\c\n\x01") == "a\\\"b\\\\c\\n\\u0001");
-}
-
-TEST_CASE("json writer nests objects and arrays") {
-  std::ostringstream os;
-  JsonWriter w(os, 0);
-  w.begin_object().key("a").value(uint64_t(1)).key("b").begin_array().value("x").null().end_array().end_object();
-  CHECK(os.str() == "{\"a\":1,\"b\":[\"x\",null]}\n");
 }
 
 TEST_CASE("libbcc noise lines are recognised and real errors are not") {

@@ -123,21 +123,36 @@ TEST_CASE("the task name comes from the BPF row") {
   CHECK(rows[0].stack_column() == "lt-waiter;main");
 }
 
-TEST_CASE("the stack-storage warning counts the rows whose stack is lost") {
-  auto w = warnings(std::vector<uint64_t>(LT_DROP_MAX, 0), 3);
-  REQUIRE(w.size() == 1);
-  CHECK(w[0] == "WARNING: 3 stack traces could not be displayed. Consider increasing --stack-storage-size.");
-  CHECK(warnings(std::vector<uint64_t>(LT_DROP_MAX, 0), 0).empty());
+TEST_CASE("lost stacks are the calls BPF could not store, or the rows shown lost when more") {
+  std::vector<uint64_t> drops(LT_DROP_MAX, 0);
+  CHECK(diagnostics(drops, 3).lost_stacks == 3);
+  drops[LT_DROP_STACK_LOST] = 5;
+  auto d = diagnostics(drops, 3);
+  CHECK(d.lost_stacks == 5);
+  CHECK(d.dropped.empty());
+  CHECK(lockkit::diagnostic_lines(d) ==
+        std::vector<std::string>{"WARNING: 5 stack traces could not be stored; a larger --stack-storage-size keeps more"});
+  CHECK(diagnostics(std::vector<uint64_t>(LT_DROP_MAX, 0), 0).empty());
 }
 
-TEST_CASE("map-full drops are warned about") {
+TEST_CASE("map-full drops are warned about by reason") {
   std::vector<uint64_t> drops(LT_DROP_MAX, 0);
   drops[LT_DROP_CALLS_FULL] = 5;
   drops[LT_DROP_STATS_FULL] = 2;
-  auto w = warnings(drops, 0);
-  REQUIRE(w.size() == 2);
-  CHECK(w[0].find("5 futex calls were not traced") != std::string::npos);
-  CHECK(w[1].find("2 futex calls were not recorded") != std::string::npos);
+  auto d = diagnostics(drops, 0);
+  CHECK(d.dropped_count("calls_map_full") == 5);
+  CHECK(d.dropped_count("stats_map_full") == 2);
+  CHECK(lockkit::diagnostic_lines(d) ==
+        std::vector<std::string>{
+            "WARNING: 5 futex calls were not traced: too many threads inside futex calls at once",
+            "WARNING: 2 futex calls were not recorded: the statistics map is full"});
+}
+
+TEST_CASE("JSON counters are the debug counters only") {
+  std::vector<uint64_t> dbg(LT_DBG_MAX, 0);
+  dbg[LT_DBG_ENTERS] = 2;
+  CHECK(debug_counters(dbg, 1) == Counters{{"enters", 2}, {"exits", 0}, {"exits_without_enter", 0},
+                                           {"preempted", 0}, {"blocked_twice", 0}, {"unfinished", 1}});
 }
 
 TEST_CASE("debug counters print as 'name count' lines in a fixed order") {

@@ -156,3 +156,17 @@ TEST_CASE("the summary shows waits, losses and late samples") {
         "mklockstat: time is up after 10.0 s: 618 samples in 201 periods of 50 ms, 5 stacks; 1982 waits; "
         "lost: 2 samples, 1 stacks; 3 samples printed late (out of order)");
 }
+
+TEST_CASE("what the run lost is also warned about in the shared words, and nothing when nothing was lost") {
+  RunSummary s;
+  s.waits = 10;
+  CHECK(diagnostics(s).empty());
+  s.lost_samples = 2;
+  s.not_recorded = 4;
+  s.lost_stacks = 1;
+  CHECK(diagnostic_lines(diagnostics(s)) ==
+        std::vector<std::string>{
+            "WARNING: 2 samples were lost: the perf buffer overflowed or a sample could not be read",
+            "WARNING: 4 waits were not recorded: a BPF map is full",
+            "WARNING: 1 stack traces could not be stored; a larger --stack-storage-size keeps more"});
+}
