@@ -16,6 +16,7 @@
 #include "core/tables.h"
 #include "core/uprobe_check.h"
 #include "core/util.h"
+#include "lockstat/map_sizes.h"
 #include "lockstat/model.h"
 #include "lockstat/options.h"
 #include "lockstat/report.h"
@@ -215,8 +216,8 @@ int run(int argc, char** argv) {
   std::vector<std::string> defines = {
       fmt::format("TARGET_PID={}", target.pid()),
       fmt::format("SAMPLE_PER_10K={}", int(o.sample_percent * 100 + 0.5)),
-      "MAX_STATS=65536", "MAX_THREADS=8192", "MAX_HELD=65536", "MAX_HISTS=131072", "MAX_LOCKS=65536",
       fmt::format("STACK_ENTRIES={}", o.stack_storage)};
+  append_map_sizes(defines, kMapSizes);
   session.compile(probes::kLockstatBpf, defines);
   signals.throw_if_stopped("tracing started");  // compiling takes seconds: a Ctrl-C meanwhile ends here
   Attacher attacher(session, lib, target.pid());

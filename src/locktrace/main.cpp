@@ -16,6 +16,7 @@
 #include "core/symbolizer.h"
 #include "core/tables.h"
 #include "core/util.h"
+#include "locktrace/map_sizes.h"
 #include "locktrace/model.h"
 #include "locktrace/options.h"
 #include "locktrace/report.h"
@@ -161,8 +162,8 @@ int run(int argc, char** argv) {
       fmt::format("STATE_MASK={:#x}", state_mask),
       fmt::format("HAVE_FUTEX2={}", futex2 ? 1 : 0),
       fmt::format("HAVE_FUTEX_WAITV={}", waitv ? 1 : 0),
-      "MAX_CALLS=16384", "MAX_STATS=65536", "MAX_ERRS=16384", "MAX_HISTS=65536", "MAX_PIDS=8192",
       fmt::format("STACK_ENTRIES={}", o.stack_storage)};
+  append_map_sizes(defines, kMapSizes);
   session.compile(probes::kLocktraceBpf, defines);
   signals.throw_if_stopped("tracing started");
   // Switches and exits first: every call whose enter is recorded then has its exit and switches seen.

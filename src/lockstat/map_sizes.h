@@ -1,0 +1,16 @@
+// lockstat's BPF maps and their sizes (see core/map_sizes.h). Stack storage is an option.
+#pragma once
+
+#include "core/map_sizes.h"
+
+namespace lockkit::lockstat {
+
+inline constexpr MapSize kMapSizes[] = {
+    {"MAX_STATS", 65536},    // stats: rows per (lock, caller, thread, stack, kind, mode)
+    {"MAX_THREADS", 8192},   // pending, condwaits: threads inside a lock call or cond wait at once
+    {"MAX_HELD", 65536},     // held: (lock, thread) pairs held at once
+    {"MAX_HISTS", 131072},   // hists: (lock, thread, wait/hold, slot) buckets
+    {"MAX_LOCKS", 65536},    // inits: locks whose init was seen
+};
+
+}  // namespace lockkit::lockstat
