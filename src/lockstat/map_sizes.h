@@ -2,6 +2,7 @@
 #pragma once
 
 #include "core/map_sizes.h"
+#include "lockstat.h"
 
 namespace lockkit::lockstat {
 
@@ -11,6 +12,7 @@ inline constexpr MapSize kMapSizes[] = {
     {"MAX_HELD", 65536},     // held: (lock, thread) pairs held at once
     {"MAX_HISTS", 131072},   // hists: (lock, thread, wait/hold, slot) buckets
     {"MAX_LOCKS", 65536},    // inits: locks whose init was seen
+    {"MAX_DROPS", LK_DROP_MAX},  // drops: one counter per reason
 };
 
 }  // namespace lockkit::lockstat
