@@ -2,6 +2,7 @@
 #pragma once
 
 #include "core/map_sizes.h"
+#include "locktrace.h"
 
 namespace lockkit::locktrace {
 
@@ -11,6 +12,7 @@ inline constexpr MapSize kMapSizes[] = {
     {"MAX_ERRS", 16384},   // errs: (row, errno) pairs
     {"MAX_HISTS", 65536},  // hists: (process, futex, slot) buckets
     {"MAX_PIDS", 8192},    // pids: processes seen
+    {"MAX_DROPS", LT_DROP_MAX},  // drops: one counter per reason
 };
 
 }  // namespace lockkit::locktrace
