@@ -143,8 +143,8 @@ std::string seconds_text(double s) {
 std::vector<std::string> bpf_defines(const Options& o, Backend b) {
   std::vector<std::string> defines = {b == Backend::Tracepoint ? "MK_BACKEND_TRACEPOINT=1" : "MK_BACKEND_KPROBE=1",
           fmt::format("PERIOD_NS={}ULL", o.period_ns),
-          fmt::format("SELF_TGID={}", getpid()),
-          fmt::format("TARGET_TGID={}", o.pid),
+          fmt::format("SELF_PID={}", getpid()),
+          fmt::format("TARGET_PID={}", o.pid),
           fmt::format("TARGET_TID={}", o.tid),
           fmt::format("FILTER_COMMS={}", o.skip_comms.empty() ? 0 : 1),
           fmt::format("STACK_ENTRIES={}", o.stack_storage)};
