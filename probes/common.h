@@ -1,4 +1,5 @@
-/* Definitions shared by every probe program and by the C++ side that reads its maps.
+/* Definitions shared by every probe program and by the C++ side that reads its maps, then the
+ * helpers every probe program uses (counters, lookup-or-init, drops by reason, target filter).
  * Compiled both by BCC (as part of the embedded BPF text) and by the C++ compiler. */
 #ifndef LOCKKIT_COMMON_H
 #define LOCKKIT_COMMON_H
@@ -28,5 +29,76 @@ LK_INLINE __u32 lk_log2_slot(__u64 v) {
  * on to the tracepoint's other perf consumers (perf stat, perf record, perf lock) only when the
  * program returns non-zero: returning 0 would blind every other tracer of that event while we run. */
 #define LK_TP_PASS_ON 1
+
+#ifndef __cplusplus
+/* ---- Helpers for the BPF programs (not compiled on the C++ side) ----
+ *
+ * BCC rewrites a map method call (map.lookup(&k), map.insert(...)) only where it is spelled in the
+ * program text: inside a macro it refuses it ("cannot use map function inside a macro"), and a map
+ * cannot be passed to a function. So these helpers take what a map call returned, and the call
+ * stays at the call site:
+ *
+ *   counter in an array:   drops.atomic_increment(LK_DROP_STACK_LOST);   (BCC's own: lookup + add)
+ *   counter in a hash:     u64 zero = 0;
+ *                          if (lk_add(hists.lookup_or_try_init(&k, &zero), 1) != 0)
+ *                            count_drop(LK_DROP_HIST_FULL);
+ *   row, created once:     struct v *row = lk_or_drop(stats.lookup_or_try_init(&k, &init),
+ *                                                     LK_DROP_STATS_FULL);
+ *
+ * map.lookup_or_try_init(&key, &init) (BCC) returns the key's value, inserting `init` first when
+ * there is none; when another CPU inserts the same key meanwhile it returns that one. NULL means
+ * the map is full. (Not BCC's lookup_or_init: that one returns from the calling function.)
+ * map.atomic_increment(key [, n]) on a hash map loses the increment when the map is full without
+ * saying so: use it on arrays only. */
+
+/* Adds n to the counter at c (a map value) and returns 0; returns -1 when there is no counter. */
+LK_INLINE int lk_add(__u64 *c, __u64 n) {
+  if (!c)
+    return -1;
+  __sync_fetch_and_add(c, n);
+  return 0;
+}
+
+/* Drops by reason: with -DMAX_DROPS=N (the number of reasons, from the tool's map-size table) the
+ * program gets the `drops` array, N u64 counters that user space reads by reason, and
+ * count_drop(reason). The map is declared here rather than in the program because this text comes
+ * before the program's own, and count_drop must follow the map it counts in. */
+#ifdef MAX_DROPS
+BPF_ARRAY(drops, u64, MAX_DROPS);
+
+LK_INLINE void count_drop(int why) { drops.atomic_increment(why); }
+
+/* Passes a map value through, counting a drop for `why` when there is none (the map is full). */
+LK_INLINE void *lk_or_drop(void *v, int why) {
+  if (!v)
+    count_drop(why);
+  return v;
+}
+#endif
+
+/* Target filter, from -D defines: 1 when the thread `pid_tgid` (bpf_get_current_pid_tgid()) is to
+ * be traced.
+ *   TARGET_PID  only this process (tgid); 0 = every process. Without it there is no lk_traced().
+ *   TARGET_TID  only this thread; 0 or not defined = every thread.
+ *   SELF_PID    never this process (the tool itself); not defined = no process left out. */
+#ifdef TARGET_PID
+#ifndef TARGET_TID
+#define TARGET_TID 0
+#endif
+
+LK_INLINE int lk_traced(__u64 pid_tgid) {
+  __u32 pid = pid_tgid >> 32;
+#ifdef SELF_PID
+  if (pid == SELF_PID)
+    return 0;
+#endif
+  if (TARGET_PID != 0 && pid != TARGET_PID)
+    return 0;
+  if (TARGET_TID != 0 && (__u32)pid_tgid != TARGET_TID)
+    return 0;
+  return 1;
+}
+#endif /* TARGET_PID */
+#endif /* !__cplusplus */
 
 #endif

@@ -1,7 +1,8 @@
 /* lockstat: pthread lock wait and hold times from uprobes.
  *
  * Configuration comes as -D flags: TARGET_PID (tgid), SAMPLE_PER_10K (10000 = every acquisition),
- * MAX_STATS, MAX_THREADS, MAX_HELD, MAX_HISTS, MAX_LOCKS, STACK_ENTRIES. */
+ * MAX_STATS, MAX_THREADS, MAX_HELD, MAX_HISTS, MAX_LOCKS, MAX_DROPS, STACK_ENTRIES. The `drops`
+ * array (one counter per enum lk_drop) and count_drop() come from common.h. */
 #include <uapi/linux/ptrace.h>
 #ifndef LOCKKIT_EMBEDDED
 #include "lockstat.h"
@@ -18,21 +19,11 @@ BPF_HASH(hists, struct lk_hist_key, u64, MAX_HISTS);
 BPF_HASH(inits, u64, struct lk_init, MAX_LOCKS);
 BPF_HASH(condwaits, u32, u64, MAX_THREADS);
 BPF_STACK_TRACE(stacks, STACK_ENTRIES);
-BPF_ARRAY(drops, u64, LK_DROP_MAX);
+_Static_assert(MAX_DROPS == LK_DROP_MAX, "the drops array holds one counter per drop reason");
 /* Set to 1 by user space once every probe is attached. Until then no acquisition is recorded:
  * probes attach one by one while the target runs, and an acquisition seen before the unlock probe
  * exists would never see its release (its nesting depth would only grow). */
 BPF_ARRAY(armed, u32, 1);
-
-static __always_inline void count_drop(int why) {
-  u64 *c = drops.lookup(&why);
-  if (c)
-    __sync_fetch_and_add(c, 1);
-}
-
-static __always_inline int traced(void) {
-  return (bpf_get_current_pid_tgid() >> 32) == TARGET_PID;
-}
 
 static __always_inline u32 current_tid(void) { return (u32)bpf_get_current_pid_tgid(); }
 
@@ -57,37 +48,20 @@ static __always_inline void hist_add(u64 lock, u32 tid, u16 which, u64 ns) {
   k.tid = tid;
   k.which = which;
   k.slot = lk_log2_slot(ns / 1000);
-  u64 *c = hists.lookup(&k);
-  if (c) {
-    __sync_fetch_and_add(c, 1);
-    return;
-  }
-  u64 one = 1;
-  if (hists.insert(&k, &one) != 0) {
-    c = hists.lookup(&k); /* raced with another CPU inserting the same key */
-    if (c)
-      __sync_fetch_and_add(c, 1);
-    else
-      count_drop(LK_DROP_HIST_FULL);
-  }
+  u64 zero = 0;
+  if (lk_add(hists.lookup_or_try_init(&k, &zero), 1) != 0)
+    count_drop(LK_DROP_HIST_FULL);
 }
 
 static __always_inline struct lk_stat_val *stat_row(struct lk_stat_key *k) {
-  struct lk_stat_val *v = stats.lookup(k);
-  if (v)
-    return v;
   struct lk_stat_val zero = {};
   zero.wait_min = ~0ULL;
   zero.hold_min = ~0ULL;
-  stats.insert(k, &zero);
-  v = stats.lookup(k);
-  if (!v)
-    count_drop(LK_DROP_STATS_FULL);
-  return v;
+  return lk_or_drop(stats.lookup_or_try_init(k, &zero), LK_DROP_STATS_FULL);
 }
 
 static __always_inline int on_init(struct pt_regs *ctx, u32 kind) {
-  if (!traced())
+  if (!lk_traced(bpf_get_current_pid_tgid()))
     return 0;
   u64 lock = PT_REGS_PARM1(ctx);
   struct lk_init in = {};
@@ -105,7 +79,7 @@ int rwlock_init_enter(struct pt_regs *ctx) { return on_init(ctx, LK_RWLOCK); }
 int spin_init_enter(struct pt_regs *ctx) { return on_init(ctx, LK_SPIN); }
 
 static __always_inline int lock_enter(struct pt_regs *ctx, u32 kind, u32 mode, u32 op) {
-  if (!traced())
+  if (!lk_traced(bpf_get_current_pid_tgid()))
     return 0;
   int zero = 0;
   u32 *on = armed.lookup(&zero);
@@ -215,7 +189,7 @@ int lock_return(struct pt_regs *ctx) {
 }
 
 int unlock_enter(struct pt_regs *ctx) {
-  if (!traced())
+  if (!lk_traced(bpf_get_current_pid_tgid()))
     return 0;
   u64 now = bpf_ktime_get_ns();
   struct lk_held_key hk = {};
@@ -254,7 +228,7 @@ int unlock_enter(struct pt_regs *ctx) {
 /* pthread_cond_wait(cond, mutex) releases the mutex inside and takes it back before returning,
  * without going through the exported lock functions: pause the hold instead. */
 int cond_wait_enter(struct pt_regs *ctx) {
-  if (!traced())
+  if (!lk_traced(bpf_get_current_pid_tgid()))
     return 0;
   u32 tid = current_tid();
   u64 mutex = PT_REGS_PARM2(ctx);

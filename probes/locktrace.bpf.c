@@ -6,7 +6,9 @@
  *
  * Configuration comes as -D flags: TARGET_PID (tgid, 0 = all), TARGET_TID (0 = all), SELF_PID (the
  * tool itself, never traced), STATE_MASK (prev_state bits meaning "not runnable"), HAVE_FUTEX2,
- * HAVE_FUTEX_WAITV, MAX_CALLS, MAX_STATS, MAX_ERRS, MAX_HISTS, MAX_PIDS, STACK_ENTRIES. */
+ * HAVE_FUTEX_WAITV, MAX_CALLS, MAX_STATS, MAX_ERRS, MAX_HISTS, MAX_PIDS, MAX_DROPS, STACK_ENTRIES.
+ * The `drops` array (one counter per enum lt_drop), count_drop() and the filter lk_traced() come
+ * from common.h. */
 #include <uapi/linux/ptrace.h>
 #ifndef LOCKKIT_EMBEDDED
 #include "locktrace.h"
@@ -20,31 +22,8 @@ BPF_HASH(errs, struct lt_err_key, u64, MAX_ERRS);
 BPF_HASH(hists, struct lt_hist_key, u64, MAX_HISTS);
 BPF_HASH(pids, u32, u32, MAX_PIDS);
 BPF_STACK_TRACE(stacks, STACK_ENTRIES);
-BPF_ARRAY(drops, u64, LT_DROP_MAX);
 BPF_ARRAY(dbg, u64, LT_DBG_MAX);
-
-static __always_inline void count_drop(int why) {
-  u64 *c = drops.lookup(&why);
-  if (c)
-    __sync_fetch_and_add(c, 1);
-}
-
-static __always_inline void count_dbg(int what) {
-  u64 *c = dbg.lookup(&what);
-  if (c)
-    __sync_fetch_and_add(c, 1);
-}
-
-static __always_inline int traced(u64 pid_tgid) {
-  u32 pid = pid_tgid >> 32;
-  if (TARGET_PID != 0 && pid != TARGET_PID)
-    return 0;
-  if (TARGET_TID != 0 && (u32)pid_tgid != TARGET_TID)
-    return 0;
-  if (pid == SELF_PID)
-    return 0;
-  return 1;
-}
+_Static_assert(MAX_DROPS == LT_DROP_MAX, "the drops array holds one counter per drop reason");
 
 /* The word at the user stack pointer when the syscall was entered, from the task's saved user
  * registers. In a leaf wrapper such as libc's syscall() or __lll_lock_wait that word is the return
@@ -64,7 +43,7 @@ static __always_inline u64 entry_stack_word(void) {
 
 static __always_inline int on_enter(void *ctx, u32 sys, u64 op, u64 uaddr) {
   u64 id = bpf_get_current_pid_tgid();
-  if (!traced(id))
+  if (!lk_traced(id))
     return 0;
   u32 tid = (u32)id;
   struct lt_call c = {};
@@ -79,22 +58,19 @@ static __always_inline int on_enter(void *ctx, u32 sys, u64 op, u64 uaddr) {
     count_drop(LT_DROP_CALLS_FULL);
     return 0;
   }
-  count_dbg(LT_DBG_ENTERS);
+  dbg.atomic_increment(LT_DBG_ENTERS);
   return 0;
 }
 
 static __always_inline struct lt_stat_val *stat_row(struct lt_stat_key *k) {
   struct lt_stat_val *v = stats.lookup(k);
   if (v)
-    return v;
+    return v; /* the common case, without taking the thread's name */
   struct lt_stat_val zero = {};
   bpf_get_current_comm(&zero.comm, sizeof(zero.comm));
-  stats.insert(k, &zero);
-  v = stats.lookup(k);
-  if (!v) {
-    count_drop(LT_DROP_STATS_FULL);
+  v = lk_or_drop(stats.lookup_or_try_init(k, &zero), LT_DROP_STATS_FULL);
+  if (!v)
     return 0;
-  }
   u32 pid = k->pid, one = 1;
   if (pids.insert(&pid, &one) == -LT_E2BIG)
     count_drop(LT_DROP_PIDS_FULL);
@@ -105,14 +81,9 @@ static __always_inline void err_add(struct lt_stat_key *k, s32 err) {
   struct lt_err_key ek = {};
   ek.row = *k;
   ek.err = err;
-  u64 *c = errs.lookup(&ek);
-  if (c) {
-    __sync_fetch_and_add(c, 1);
-    return;
-  }
-  u64 one = 1;
-  if (errs.insert(&ek, &one) != 0)
-    count_drop(LT_DROP_ERRS_FULL); /* one thread per key: no concurrent insert */
+  u64 zero = 0;
+  if (lk_add(errs.lookup_or_try_init(&ek, &zero), 1) != 0)
+    count_drop(LT_DROP_ERRS_FULL);
 }
 
 static __always_inline void hist_add(u32 pid, u64 uaddr, u64 blocked_ns) {
@@ -120,31 +91,21 @@ static __always_inline void hist_add(u32 pid, u64 uaddr, u64 blocked_ns) {
   k.uaddr = uaddr;
   k.pid = pid;
   k.slot = lk_log2_slot(blocked_ns / 1000);
-  u64 *c = hists.lookup(&k);
-  if (c) {
-    __sync_fetch_and_add(c, 1);
-    return;
-  }
-  u64 one = 1;
-  if (hists.insert(&k, &one) != 0) {
-    c = hists.lookup(&k); /* another thread of the process inserted it meanwhile */
-    if (c)
-      __sync_fetch_and_add(c, 1);
-    else
-      count_drop(LT_DROP_HIST_FULL);
-  }
+  u64 zero = 0;
+  if (lk_add(hists.lookup_or_try_init(&k, &zero), 1) != 0)
+    count_drop(LT_DROP_HIST_FULL);
 }
 
 static __always_inline int on_exit(s64 ret) {
   u64 id = bpf_get_current_pid_tgid();
-  if (!traced(id))
+  if (!lk_traced(id))
     return 0;
   u64 now = bpf_ktime_get_ns();
   u32 tid = (u32)id;
-  count_dbg(LT_DBG_EXITS);
+  dbg.atomic_increment(LT_DBG_EXITS);
   struct lt_call *cp = calls.lookup(&tid);
   if (!cp) {
-    count_dbg(LT_DBG_ORPHAN_EXITS);
+    dbg.atomic_increment(LT_DBG_ORPHAN_EXITS);
     return 0;
   }
   struct lt_call c = *cp;
@@ -153,9 +114,9 @@ static __always_inline int on_exit(s64 ret) {
   u64 blocked = 0, sys = 0;
   lt_call_finish(&c, now, &blocked, &sys);
   if (c.preempts > 0)
-    count_dbg(LT_DBG_PREEMPTED);
+    dbg.atomic_increment(LT_DBG_PREEMPTED);
   if (c.blocks > 1)
-    count_dbg(LT_DBG_BLOCKED_TWICE);
+    dbg.atomic_increment(LT_DBG_BLOCKED_TWICE);
 
   struct lt_stat_key k = {};
   k.uaddr = c.uaddr;

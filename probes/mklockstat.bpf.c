@@ -11,8 +11,9 @@
  * waits reuse its id, to keep the cost of a wait low.
  *
  * Configuration (-D): exactly one of MK_BACKEND_TRACEPOINT / MK_BACKEND_KPROBE; PERIOD_NS;
- * SELF_TGID (the tool: never traced); TARGET_TGID, TARGET_TID (0 = all); FILTER_COMMS (1 = skip
- * threads whose comm is in `skip_comms`); MAX_PERIODS, MAX_PENDING, MAX_FIRST, STACK_ENTRIES. */
+ * SELF_PID (the tool: never traced); TARGET_PID (tgid), TARGET_TID (0 = all), as lk_traced() in
+ * common.h reads them; FILTER_COMMS (1 = skip threads whose comm is in `skip_comms`); MAX_PERIODS,
+ * MAX_PENDING, MAX_FIRST, STACK_ENTRIES. */
 #include <uapi/linux/ptrace.h>
 #ifndef LOCKKIT_EMBEDDED
 #include "mklockstat.h"
@@ -26,22 +27,11 @@ BPF_STACK_TRACE(stacks, STACK_ENTRIES);
 BPF_ARRAY(counters, u64, MK_C_MAX);
 BPF_PERF_OUTPUT(finished);
 
-static __always_inline void count(int which) {
-  u64 *c = counters.lookup(&which);
-  if (c)
-    __sync_fetch_and_add(c, 1);
-}
-
 /* The idle task has tid 0 on every CPU at once: tell its CPUs apart. */
 static __always_inline u32 cpu_of(u32 tid) { return tid == 0 ? bpf_get_smp_processor_id() : 0; }
 
 static __always_inline int wanted(u64 id) {
-  u32 tgid = id >> 32, tid = (u32)id;
-  if (tgid == SELF_TGID)
-    return 0;
-  if (TARGET_TGID != 0 && tgid != TARGET_TGID)
-    return 0;
-  if (TARGET_TID != 0 && tid != TARGET_TID)
+  if (!lk_traced(id))
     return 0;
 #if FILTER_COMMS
   struct mk_comm c = {};
@@ -65,9 +55,9 @@ static __always_inline s32 first_stack_id(void *ctx, u64 lock, u32 type, u32 tid
     return *have;
   s32 id = stacks.get_stackid(ctx, 0);
   if (id < 0)
-    count(MK_C_STACK_LOST);
+    counters.atomic_increment(MK_C_STACK_LOST);
   if (first_stack.insert(&fk, &id) != 0)
-    count(MK_C_FIRST_FULL);
+    counters.atomic_increment(MK_C_FIRST_FULL);
   return id;
 }
 
@@ -92,7 +82,7 @@ static __always_inline void wait_begin(void *ctx, u64 lock, u32 type, u64 slot, 
   p.stackid = first_stack_id(ctx, lock, type, tid, pk.cpu);
   p.start = bpf_ktime_get_ns(); /* last: the probe's own work is not waiting */
   if (pending.update(&pk, &p) != 0)
-    count(MK_C_PENDING_FULL);
+    counters.atomic_increment(MK_C_PENDING_FULL);
 }
 
 static __always_inline void wait_end(void *ctx, u64 slot, int failed) {
@@ -108,9 +98,9 @@ static __always_inline void wait_end(void *ctx, u64 slot, int failed) {
     return;
   struct mk_pending p = *pp;
   pending.delete(&pk);
-  count(MK_C_WAITS);
+  counters.atomic_increment(MK_C_WAITS);
   if (failed)
-    count(MK_C_FAILED);
+    counters.atomic_increment(MK_C_FAILED);
   u64 wait = now > p.start ? now - p.start : 0;
 
   struct mk_key k = {};
@@ -130,16 +120,16 @@ static __always_inline void wait_end(void *ctx, u64 slot, int failed) {
     s.val = *v;
     if (periods.delete(&k) == 0) {
       if (finished.perf_submit(ctx, &s, sizeof(s)) != 0)
-        count(MK_C_OUTPUT_FAILED);
+        counters.atomic_increment(MK_C_OUTPUT_FAILED);
       else
-        count(MK_C_ROLLOVERS);
+        counters.atomic_increment(MK_C_ROLLOVERS);
     }
   }
   struct mk_period n = {};
   mk_period_open(&n, now, wait, PERIOD_NS, p.stackid);
   bpf_get_current_comm(&n.comm, sizeof(n.comm));
   if (periods.update(&k, &n) != 0)
-    count(MK_C_PERIODS_FULL);
+    counters.atomic_increment(MK_C_PERIODS_FULL);
 }
 
 #ifdef MK_BACKEND_TRACEPOINT

@@ -19,6 +19,7 @@
 #include "core/tables.h"
 #include "core/uprobe_check.h"
 #include "core/util.h"
+#include "lockstat/map_sizes.h"
 #include "lockstat/model.h"
 #include "lockstat/report.h"
 
@@ -210,10 +211,11 @@ class LockstatTool : public Tool {
   }
   std::string bpf_text() const override { return probes::kLockstatBpf; }
   std::vector<std::string> bpf_defines(const Target* t) const override {
-    return {fmt::format("TARGET_PID={}", t->pid()),
-            fmt::format("SAMPLE_PER_10K={}", int(o_.sample_percent * 100 + 0.5)),
-            "MAX_STATS=65536", "MAX_THREADS=8192", "MAX_HELD=65536", "MAX_HISTS=131072", "MAX_LOCKS=65536",
-            fmt::format("STACK_ENTRIES={}", o_.stack_storage)};
+    std::vector<std::string> defines = {fmt::format("TARGET_PID={}", t->pid()),
+                                        fmt::format("SAMPLE_PER_10K={}", int(o_.sample_percent * 100 + 0.5)),
+                                        fmt::format("STACK_ENTRIES={}", o_.stack_storage)};
+    append_map_sizes(defines, kMapSizes);
+    return defines;
   }
 
   void attach(Session& session, Target* t) override {

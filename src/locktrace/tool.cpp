@@ -17,6 +17,7 @@
 #include "core/symbolizer.h"
 #include "core/tables.h"
 #include "core/util.h"
+#include "locktrace/map_sizes.h"
 #include "locktrace/model.h"
 #include "locktrace/report.h"
 
@@ -138,14 +139,15 @@ class LocktraceTool : public Tool {
 
   std::string bpf_text() const override { return probes::kLocktraceBpf; }
   std::vector<std::string> bpf_defines(const Target*) const override {
-    return {fmt::format("TARGET_PID={}", pid_),
+    std::vector<std::string> defines = {fmt::format("TARGET_PID={}", pid_),
             fmt::format("TARGET_TID={}", o_.tid),
             fmt::format("SELF_PID={}", getpid()),
             fmt::format("STATE_MASK={:#x}", state_mask_),
             fmt::format("HAVE_FUTEX2={}", futex2_ ? 1 : 0),
             fmt::format("HAVE_FUTEX_WAITV={}", waitv_ ? 1 : 0),
-            "MAX_CALLS=16384", "MAX_STATS=65536", "MAX_ERRS=16384", "MAX_HISTS=65536", "MAX_PIDS=8192",
             fmt::format("STACK_ENTRIES={}", o_.stack_storage)};
+    append_map_sizes(defines, kMapSizes);
+    return defines;
   }
 
   void attach(Session& session, Target*) override {

@@ -18,6 +18,7 @@
 #include "core/session.h"
 #include "core/tables.h"
 #include "core/util.h"
+#include "mklockstat/map_sizes.h"
 #include "mklockstat/model.h"
 #include "mklockstat/report.h"
 
@@ -126,16 +127,15 @@ std::string seconds_text(double s) {
 }
 
 std::vector<std::string> bpf_defines(const Options& o, Backend b) {
-  return {b == Backend::Tracepoint ? "MK_BACKEND_TRACEPOINT=1" : "MK_BACKEND_KPROBE=1",
-          fmt::format("PERIOD_NS={}ULL", o.period_ns),
-          fmt::format("SELF_TGID={}", getpid()),
-          fmt::format("TARGET_TGID={}", o.pid),
-          fmt::format("TARGET_TID={}", o.tid),
-          fmt::format("FILTER_COMMS={}", o.skip_comms.empty() ? 0 : 1),
-          "MAX_PERIODS=65536",
-          "MAX_PENDING=16384",
-          "MAX_FIRST=65536",
-          fmt::format("STACK_ENTRIES={}", o.stack_storage)};
+  std::vector<std::string> defines = {b == Backend::Tracepoint ? "MK_BACKEND_TRACEPOINT=1" : "MK_BACKEND_KPROBE=1",
+                                      fmt::format("PERIOD_NS={}ULL", o.period_ns),
+                                      fmt::format("SELF_PID={}", getpid()),
+                                      fmt::format("TARGET_PID={}", o.pid),
+                                      fmt::format("TARGET_TID={}", o.tid),
+                                      fmt::format("FILTER_COMMS={}", o.skip_comms.empty() ? 0 : 1),
+                                      fmt::format("STACK_ENTRIES={}", o.stack_storage)};
+  append_map_sizes(defines, kMapSizes);
+  return defines;
 }
 
 // Loads every program of the backend into the kernel (the verifier runs) without attaching.

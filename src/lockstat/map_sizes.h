@@ -1,0 +1,18 @@
+// lockstat's BPF maps and their sizes (see core/map_sizes.h). Stack storage is an option.
+#pragma once
+
+#include "core/map_sizes.h"
+#include "lockstat.h"
+
+namespace lockkit::lockstat {
+
+inline constexpr MapSize kMapSizes[] = {
+    {"MAX_STATS", 65536},    // stats: rows per (lock, caller, thread, stack, kind, mode)
+    {"MAX_THREADS", 8192},   // pending, condwaits: threads inside a lock call or cond wait at once
+    {"MAX_HELD", 65536},     // held: (lock, thread) pairs held at once
+    {"MAX_HISTS", 131072},   // hists: (lock, thread, wait/hold, slot) buckets
+    {"MAX_LOCKS", 65536},    // inits: locks whose init was seen
+    {"MAX_DROPS", LK_DROP_MAX},  // drops: one counter per reason
+};
+
+}  // namespace lockkit::lockstat
