@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <optional>
 
+#include "core/cli.h"
 #include "core/process.h"
 #include "core/session.h"
 #include "core/util.h"
@@ -89,6 +90,15 @@ int run(Tool& tool, StopSignals& signals) {
   // killed it). A command still running when tracing ended, and a -p run, end with 0.
   if (t && t->spawned() && t->exited()) return t->exit_status().value_or(0);
   return 0;
+}
+
+int tool_main(const char* name, int argc, char** argv,
+              const std::function<std::unique_ptr<Tool>(int, char**)>& make_tool) {
+  return run_tool(name, [&] {
+    StopSignals signals;
+    auto tool = make_tool(argc, argv);
+    return tool ? run(*tool, signals) : 0;
+  });
 }
 
 }  // namespace lockkit

@@ -12,6 +12,9 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
+#include <iostream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -80,5 +83,20 @@ int run(Tool& tool, StopSignals& signals);
 
 // "duration reached", "interrupted", "target exited".
 std::string describe(RunEnd::Reason r);
+
+// Builds tool T from parsed options: null after printing the help text for --help.
+template <class T, class Options>
+std::unique_ptr<Tool> tool_or_help(Options o) {
+  if (o.help) {
+    std::cout << o.help_text;
+    return nullptr;
+  }
+  return std::make_unique<T>(std::move(o));
+}
+
+// The whole main() of a tool: blocks the stop signals first (before any thread starts), builds the
+// tool from the command line and runs it; errors become one line and exit 1 or 2 (run_tool).
+int tool_main(const char* name, int argc, char** argv,
+              const std::function<std::unique_ptr<Tool>(int, char**)>& make_tool);
 
 }  // namespace lockkit

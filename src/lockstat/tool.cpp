@@ -306,12 +306,7 @@ class LockstatTool : public Tool {
 }  // namespace
 
 std::unique_ptr<Tool> make_tool(int argc, char** argv) {
-  Options o = parse_options(argc, argv);
-  if (o.help) {
-    std::cout << o.help_text;
-    return nullptr;
-  }
-  return std::make_unique<LockstatTool>(std::move(o));
+  return tool_or_help<LockstatTool>(parse_options(argc, argv));
 }
 
 }  // namespace lockkit::lockstat

@@ -222,12 +222,7 @@ class LocktraceTool : public Tool {
 }  // namespace
 
 std::unique_ptr<Tool> make_tool(int argc, char** argv) {
-  Options o = parse_options(argc, argv);
-  if (o.help) {
-    std::cout << o.help_text;
-    return nullptr;
-  }
-  return std::make_unique<LocktraceTool>(std::move(o));
+  return tool_or_help<LocktraceTool>(parse_options(argc, argv));
 }
 
 }  // namespace lockkit::locktrace

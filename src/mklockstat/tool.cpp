@@ -292,12 +292,7 @@ class MklockstatTool : public Tool {
 }  // namespace
 
 std::unique_ptr<Tool> make_tool(int argc, char** argv) {
-  Options o = parse_options(argc, argv);
-  if (o.help) {
-    std::cout << o.help_text;
-    return nullptr;
-  }
-  return std::make_unique<MklockstatTool>(std::move(o));
+  return tool_or_help<MklockstatTool>(parse_options(argc, argv));
 }
 
 }  // namespace lockkit::mklockstat

@@ -472,9 +472,9 @@ class StackStorageFull(FaultTest):
                           lk.binary("lockwork"), record, timeout=300)
         self.assertEqual(r.returncode, 0, r.stderr)
         report = lk.load_json(out_json)
-        lost = report["dropped"].get("stack traces lost", 0)
-        self.assertGreater(lost, 0, report["dropped"])
-        self.assertIn(f"WARNING: {lost} stack traces lost", r.stdout)
+        lost = report["lost_stacks"]
+        self.assertGreater(lost, 0, report)
+        self.assertIn(f"WARNING: {lost} stack traces could not be stored", r.stdout)
         rec = lk.load_json(record)
         locks = {int(l["address"], 16): l for l in report["locks"]}
         orders = locks[int(rec["locks"]["orders_lock"], 16)]
