@@ -148,6 +148,9 @@ class Tracer {
   }
   const Snapshot& total(const Snapshot& latest) const { return o_.reset ? total_ : latest; }
 
+  // A warning for every report (e.g. a lock kind that could not be traced).
+  void warn(std::string w) { warnings_.push_back(std::move(w)); }
+
   // Notes every breakpoint that vanished from the target while it still runs (before detaching).
   void check_breakpoints() {
     if (target_.running_program() && !target_.exited())
@@ -159,6 +162,7 @@ class Tracer {
     r.pid = target_.pid();
     r.duration_s = duration_s;
     add_drops(r.diag, read_counters(drops_fd_, LK_DROP_MAX));
+    for (auto& w : warnings_) r.diag.warn(w);
     // A breakpoint that vanished from the target means calls went unseen: say so, never hide it.
     for (auto& fn : lost_probes_)
       r.diag.warn(fmt::format("the breakpoint on {} went missing from pid {}: calls to it were not all seen",
@@ -180,6 +184,7 @@ class Tracer {
   Target& target_;
   const BreakpointCheck& check_;
   std::set<std::string> lost_probes_;
+  std::vector<std::string> warnings_;
   ProcessSymbolizer sym_;
   int stats_fd_, hists_fd_, inits_fd_, stacks_fd_, drops_fd_;
   Naming naming_;
@@ -230,13 +235,15 @@ class LockstatTool : public Tool {
         attacher_->attach(kSpinProbes);
       } catch (const ToolError& e) {
         if (o_.spin_requested) throw;
-        std::cerr << "lockstat: warning: spin locks not traced: " << e.what() << '\n';
+        spin_warning_ = std::string("spin locks not traced: ") + e.what();
+        std::cerr << "lockstat: warning: " << spin_warning_ << '\n';
       }
     }
   }
 
   void arm(Session& session, Target* t) override {
     tracer_ = std::make_unique<Tracer>(o_, session, *t, attacher_->check());
+    if (!spin_warning_.empty()) tracer_->warn(spin_warning_);
     uint32_t zero = 0, one = 1;
     session.update("armed", zero, one);
     std::cerr << fmt::format("Tracing pid {} ({} probes on {}, {})... Ctrl+C to quit.\n", t->pid(),
@@ -296,6 +303,7 @@ class LockstatTool : public Tool {
   bool text_to_stdout_ = true;
   TextOptions topt_;
   std::string lib_;
+  std::string spin_warning_;
   std::unique_ptr<Attacher> attacher_;
   std::unique_ptr<Tracer> tracer_;
   Target* target_ = nullptr;

@@ -203,7 +203,8 @@ class PidMode(unittest.TestCase):
         self.assertGreater(primes["acquisitions"], 100)
         # At most one hold per thread is still open when tracing stops.
         self.assertLessEqual(primes["acquisitions"] - primes["holds"], 4)
-        self.assertEqual(report["warnings"], [])
+        # No breakpoint vanished (a lock kind the kernel cannot probe may still be reported).
+        self.assertEqual([w for w in report["warnings"] if "went missing" in w], [])
         self.assertIsInstance(report["dropped"], dict)
         self.assertIsInstance(report["lost_stacks"], int)
 
