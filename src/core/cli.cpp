@@ -203,4 +203,35 @@ long long parse_positive(const std::string& s, const std::string& what, long lon
   return parse_integer(s, what, 1, max);
 }
 
+void add_target_options(cxxopts::Options& spec, const std::string& pid_help, const std::string& tid_help) {
+  spec.add_options()("p,pid", pid_help, cxxopts::value<std::string>(), "PID");
+  if (!tid_help.empty()) spec.add_options()("t,tid", tid_help, cxxopts::value<std::string>(), "TID");
+}
+
+void add_stack_storage_option(cxxopts::Options& spec, const std::string& help, size_t default_n) {
+  spec.add_options()("stack-storage-size", help, cxxopts::value<std::string>()->default_value(std::to_string(default_n)), "N");
+}
+
+void add_duration_positional(cxxopts::Options& spec, const std::string& help) {
+  spec.add_options()("duration", help, cxxopts::value<std::vector<std::string>>());
+  spec.parse_positional({"duration"});
+}
+
+pid_t pid_option(const cxxopts::ParseResult& res) {
+  return res.count("pid") ? parse_pid(res["pid"].as<std::string>()) : 0;
+}
+
+pid_t tid_option(const cxxopts::ParseResult& res) {
+  return res.count("tid") ? parse_pid(res["tid"].as<std::string>(), "tid") : 0;
+}
+
+size_t stack_storage_option(const cxxopts::ParseResult& res) {
+  return size_t(parse_positive(res["stack-storage-size"].as<std::string>(), "--stack-storage-size", 1 << 20));
+}
+
+double duration_positional(const cxxopts::ParseResult& res) {
+  auto d = single_positional(res, "duration");
+  return d ? parse_seconds(*d, "duration") : 0;
+}
+
 }  // namespace lockkit

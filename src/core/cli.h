@@ -51,4 +51,18 @@ long long parse_integer(const std::string& s, const std::string& what, long long
 // A positive decimal integer, at most `max`.
 long long parse_positive(const std::string& s, const std::string& what, long long max = (1LL << 62));
 
+// Options every tool shares, declared once and read back typed:
+//   -p/--pid PID, and (with a non-empty `tid_help`) -t/--tid TID;
+//   --stack-storage-size N (distinct stacks BPF can keep, 1..2^20);
+//   the positional duration in seconds.
+void add_target_options(cxxopts::Options& spec, const std::string& pid_help, const std::string& tid_help = "");
+void add_stack_storage_option(cxxopts::Options& spec, const std::string& help, size_t default_n);
+void add_duration_positional(cxxopts::Options& spec, const std::string& help);
+// 0 when not given.
+pid_t pid_option(const cxxopts::ParseResult& res);
+pid_t tid_option(const cxxopts::ParseResult& res);
+size_t stack_storage_option(const cxxopts::ParseResult& res);
+// 0 (until stopped) when not given.
+double duration_positional(const cxxopts::ParseResult& res);
+
 }  // namespace lockkit

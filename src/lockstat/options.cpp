@@ -61,8 +61,8 @@ Options parse_options(int argc, char** argv) {
   spec.positional_help("");
   spec.set_width(100);
   // clang-format off
+  add_target_options(spec, "trace the running process PID");
   spec.add_options()
-    ("p,pid", "trace the running process PID", cxxopts::value<std::string>(), "PID")
     ("i,interval", "print a report every SEC seconds", cxxopts::value<std::string>()->default_value("5"), "SEC")
     ("reset", "per-interval reports (default: cumulative since start)")
     ("n,top", "show the N most contended locks (0 = all)", cxxopts::value<std::string>()->default_value("10"), "N")
@@ -74,12 +74,13 @@ Options parse_options(int argc, char** argv) {
     ("json", "write the final report as JSON to FILE (- for stdout)", cxxopts::value<std::string>(), "FILE")
     ("folded", "write folded stacks weighted by wait or hold time: --folded wait|hold FILE|-", cxxopts::value<std::vector<std::string>>(), "METRIC FILE")
     ("stack-depth", "show at most N frames per stack (0 = all)", cxxopts::value<std::string>()->default_value("0"), "N")
-    ("stack-storage-size", "number of distinct stacks BPF can store", cxxopts::value<std::string>()->default_value("16384"), "N")
+    ;
+  add_stack_storage_option(spec, "number of distinct stacks BPF can store", 16384);
+  spec.add_options()
     ("binary", "library or static executable holding the pthread functions", cxxopts::value<std::string>(), "PATH")
-    ("h,help", "show this help")
-    ("duration", "seconds to trace", cxxopts::value<std::vector<std::string>>());
+    ("h,help", "show this help");
   // clang-format on
-  spec.parse_positional({"duration"});
+  add_duration_positional(spec, "seconds to trace");
 
   auto res = parse_arguments(spec, own);
   o.help_text = spec.help() +
@@ -93,10 +94,10 @@ Options parse_options(int argc, char** argv) {
     return o;
   }
   o.command = command;
-  if (res.count("pid")) o.pid = parse_pid(res["pid"].as<std::string>());
+  o.pid = pid_option(res);
   if (o.pid && !command.empty()) throw UsageError("give either -p PID or -- COMMAND, not both");
   if (!o.pid && command.empty()) throw UsageError("nothing to trace: give -p PID or -- COMMAND");
-  if (auto d = single_positional(res, "duration")) o.duration_s = parse_seconds(*d, "duration");
+  o.duration_s = duration_positional(res);
   o.interval_s = parse_seconds(res["interval"].as<std::string>(), "interval");
   o.reset = res.count("reset") > 0;
   o.top = size_t(parse_integer(res["top"].as<std::string>(), "--top", 0, 1LL << 40));
@@ -148,7 +149,7 @@ Options parse_options(int argc, char** argv) {
   if (!o.json.empty() && o.json != "-" && o.json == o.folded)
     throw UsageError(fmt::format("--json and --folded cannot both write to '{}'", o.json));
   o.stack_depth = size_t(parse_integer(res["stack-depth"].as<std::string>(), "--stack-depth", 0, 127));
-  o.stack_storage = size_t(parse_positive(res["stack-storage-size"].as<std::string>(), "--stack-storage-size", 1 << 20));
+  o.stack_storage = stack_storage_option(res);
   if (res.count("binary")) {
     o.binary = res["binary"].as<std::string>();
     if (o.binary.empty()) throw UsageError("--binary needs a path");

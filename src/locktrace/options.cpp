@@ -18,21 +18,20 @@ Options parse_options(int argc, char** argv) {
       "[-h] [-p PID] [-t TID] [-d] [--hist HIST] [--stack-storage-size STACK_STORAGE_SIZE] "
       "[-o FILE] [--format csv|json]");
   spec.positional_help("[duration]");
-  // clang-format off
   spec.set_width(100);
+  add_target_options(spec, "the PID to trace; if not specified, trace all",
+                     "trace only this thread (its process ends the trace when it exits)");
+  // clang-format off
   spec.add_options()
-    ("p,pid", "the PID to trace; if not specified, trace all", cxxopts::value<std::string>(), "PID")
-    ("t,tid", "trace only this thread (its process ends the trace when it exits)", cxxopts::value<std::string>(), "TID")
     ("d,debug", "display extra stats used for sanity checking / debugging (stderr, at exit)")
-    ("hist", "write per-lock histograms of blocked time to the specified file (- for stdout)", cxxopts::value<std::string>(), "HIST")
-    ("stack-storage-size", "the number of unique stack traces that can be stored and displayed",
-     cxxopts::value<std::string>()->default_value("1024"), "N")
+    ("hist", "write per-lock histograms of blocked time to the specified file (- for stdout)", cxxopts::value<std::string>(), "HIST");
+  add_stack_storage_option(spec, "the number of unique stack traces that can be stored and displayed", 1024);
+  spec.add_options()
     ("o,output", "write the CSV (or JSON) to FILE instead of stdout", cxxopts::value<std::string>()->default_value("-"), "FILE")
     ("format", "output format: csv or json", cxxopts::value<std::string>()->default_value("csv"), "FORMAT")
-    ("h,help", "show this help")
-    ("duration", "duration of trace, in seconds", cxxopts::value<std::vector<std::string>>());
+    ("h,help", "show this help");
   // clang-format on
-  spec.parse_positional({"duration"});
+  add_duration_positional(spec, "duration of trace, in seconds");
   auto res = parse_arguments(spec, std::vector<std::string>(argv, argv + argc));
   o.help_text = spec.help() +
                 "\n  duration                      duration of trace, in seconds\n"
@@ -46,15 +45,15 @@ Options parse_options(int argc, char** argv) {
     o.help = true;
     return o;
   }
-  if (res.count("pid")) o.pid = parse_pid(res["pid"].as<std::string>());
-  if (res.count("tid")) o.tid = parse_pid(res["tid"].as<std::string>(), "tid");
-  if (auto d = single_positional(res, "duration")) o.duration_s = parse_seconds(*d, "duration");
+  o.pid = pid_option(res);
+  o.tid = tid_option(res);
+  o.duration_s = duration_positional(res);
   o.debug = res.count("debug") > 0;
   if (res.count("hist")) {
     o.hist = res["hist"].as<std::string>();
     if (o.hist.empty()) throw UsageError("--hist needs a file name (or -)");
   }
-  o.stack_storage = size_t(parse_positive(res["stack-storage-size"].as<std::string>(), "--stack-storage-size", 1 << 20));
+  o.stack_storage = stack_storage_option(res);
   o.output = res["output"].as<std::string>();
   if (o.output.empty()) throw UsageError("-o needs a file name (or -)");
   std::string f = res["format"].as<std::string>();

@@ -33,12 +33,15 @@ Options parse_options(int argc, char** argv) {
     ("time", "seconds to collect samples, then exit (0 = until Ctrl-C)", cxxopts::value<std::string>()->default_value("10"), "SEC")
     ("no-filter-monitors", "also log locks taken by known monitors (collect, collectl, tcplife-bpfcc)")
     ("filter-comm", "skip threads with these commands (comma-separated; replaces the default list)", cxxopts::value<std::string>(), "LIST")
-    ("backend", "auto, tracepoint (lock:contention_begin/end: contended waits) or kprobe (every acquisition)", cxxopts::value<std::string>()->default_value("auto"), "NAME")
-    ("p,pid", "only threads of process PID (a kernel thread too); ends when it exits", cxxopts::value<std::string>(), "PID")
-    ("t,tid", "only thread TID (its process ends the trace when it exits)", cxxopts::value<std::string>(), "TID")
+    ("backend", "auto, tracepoint (lock:contention_begin/end: contended waits) or kprobe (every acquisition)", cxxopts::value<std::string>()->default_value("auto"), "NAME");
+  add_target_options(spec, "only threads of process PID (a kernel thread too); ends when it exits",
+                     "only thread TID (its process ends the trace when it exits)");
+  spec.add_options()
     ("o,output", "write the log to FILE instead of stdout", cxxopts::value<std::string>()->default_value("-"), "FILE")
     ("names", "append a 10th field: the kernel symbol of the lock (global locks), or empty")
-    ("stack-storage-size", "number of distinct kernel stacks BPF can store", cxxopts::value<std::string>()->default_value("16384"), "N")
+    ;
+  add_stack_storage_option(spec, "number of distinct kernel stacks BPF can store", 16384);
+  spec.add_options()
     ("perf-pages", "perf buffer pages per CPU for finished periods (a power of two)", cxxopts::value<std::string>()->default_value("64"), "N")
     ("dry-run", "compile the BPF program and load it into the kernel, attach nothing, exit")
     ("h,help", "show this help");
@@ -94,11 +97,11 @@ Options parse_options(int argc, char** argv) {
   else if (b == "kprobe") o.backend = Backend::Kprobe;
   else throw UsageError(fmt::format("invalid --backend '{}': expected auto, tracepoint or kprobe", b));
 
-  if (res.count("pid")) o.pid = parse_pid(res["pid"].as<std::string>());
-  if (res.count("tid")) o.tid = parse_pid(res["tid"].as<std::string>(), "tid");
+  o.pid = pid_option(res);
+  o.tid = tid_option(res);
   o.output = res["output"].as<std::string>();
   o.names = res.count("names") > 0;
-  o.stack_storage = size_t(parse_positive(res["stack-storage-size"].as<std::string>(), "--stack-storage-size", 1 << 20));
+  o.stack_storage = stack_storage_option(res);
   long long pages = parse_positive(res["perf-pages"].as<std::string>(), "--perf-pages", 4096);
   if ((pages & (pages - 1)) != 0)
     throw UsageError(fmt::format("invalid --perf-pages '{}': expected a power of two up to 4096", pages));
