@@ -5,11 +5,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../argv.h"
 #include "core/cli.h"
 #include "core/kheaders.h"
 #include "core/util.h"
 
 using namespace lockkit;
+using lockkit::testing::Argv;
+using lockkit::testing::usage_message;
 
 TEST_CASE("pids must be positive integers") {
   CHECK(parse_pid("123") == 123);
@@ -33,9 +36,9 @@ TEST_CASE("usage errors exit 2 and other errors exit 1") {
 }
 
 TEST_CASE("split_command separates the tool's arguments from the command after --") {
-  const char* argv[] = {"tool", "-n", "3", "--", "prog", "--", "x"};
+  Argv argv("tool", {"-n", "3", "--", "prog", "--", "x"});
   std::vector<std::string> own, cmd;
-  split_command(7, const_cast<char**>(argv), &own, &cmd);
+  split_command(argv.argc(), argv.argv(), &own, &cmd);
   CHECK(own == std::vector<std::string>{"tool", "-n", "3"});
   CHECK(cmd == std::vector<std::string>{"prog", "--", "x"});
 }
@@ -79,17 +82,7 @@ cxxopts::ParseResult parse_spec(std::vector<std::string> args) {
     ("r,reset", "flag")
     ("duration", "seconds", cxxopts::value<std::vector<std::string>>());
   spec.parse_positional({"duration"});
-  args.insert(args.begin(), "t");
-  return parse_arguments(spec, args);
-}
-
-std::string usage_message(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const UsageError& e) {
-    return e.what();
-  }
-  return "(no usage error)";
+  return parse_arguments(spec, Argv("t", std::move(args)).strings());
 }
 
 }  // namespace
@@ -141,18 +134,18 @@ TEST_CASE("no positional value gives nullopt") {
 }
 
 TEST_CASE("a command after -- is refused by tools that only follow processes") {
-  const char* argv[] = {"tool", "-p", "1", "--", "sleep", "1"};
-  CHECK_THAT(usage_message([&] { reject_command("tool", 6, const_cast<char**>(argv)); }),
+  Argv argv("tool", {"-p", "1", "--", "sleep", "1"});
+  CHECK_THAT(usage_message([&] { reject_command("tool", argv.argc(), argv.argv()); }),
              Contains("tool does not start commands ('-- sleep 1')") && Contains("-p PID"));
-  const char* fine[] = {"tool", "-p", "1"};
-  CHECK_NOTHROW(reject_command("tool", 3, const_cast<char**>(fine)));
+  Argv fine("tool", {"-p", "1"});
+  CHECK_NOTHROW(reject_command("tool", fine.argc(), fine.argv()));
 }
 
 TEST_CASE("numbers after -- are a duration for tools that only follow processes") {
-  const char* argv[] = {"tool", "-p", "1", "--", "-5"};
-  CHECK_NOTHROW(reject_command("tool", 5, const_cast<char**>(argv)));
-  const char* mixed[] = {"tool", "-p", "1", "--", "5", "x"};
-  CHECK_THAT(usage_message([&] { reject_command("tool", 6, const_cast<char**>(mixed)); }),
+  Argv argv("tool", {"-p", "1", "--", "-5"});
+  CHECK_NOTHROW(reject_command("tool", argv.argc(), argv.argv()));
+  Argv mixed("tool", {"-p", "1", "--", "5", "x"});
+  CHECK_THAT(usage_message([&] { reject_command("tool", mixed.argc(), mixed.argv()); }),
              Contains("does not start commands"));
 }
 

@@ -1,18 +1,24 @@
 #include <catch2/catch.hpp>
 
+#include "../argv.h"
 #include "core/util.h"
 #include "lockstat/options.h"
 
 using namespace lockkit::lockstat;
 using lockkit::UsageError;
 
+using Catch::Matchers::Contains;
+
 namespace {
+
 Options parse(std::vector<std::string> args) {
-  args.insert(args.begin(), "lockstat");
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  return parse_options(int(argv.size()), argv.data());
+  return lockkit::testing::parse_with(parse_options, "lockstat", std::move(args));
 }
+
+std::string usage_message(std::vector<std::string> args) {
+  return lockkit::testing::usage_message([&] { return parse(std::move(args)); });
+}
+
 }  // namespace
 
 TEST_CASE("pid and duration parse") {
@@ -69,21 +75,6 @@ TEST_CASE("kinds select the lock families") {
   CHECK(o.rwlock);
   CHECK_FALSE(o.spin);
 }
-
-namespace {
-
-using Catch::Matchers::Contains;
-
-std::string usage_message(std::vector<std::string> args) {
-  try {
-    parse(std::move(args));
-  } catch (const UsageError& e) {
-    return e.what();
-  }
-  return "(no usage error)";
-}
-
-}  // namespace
 
 TEST_CASE("a folded metric followed by an option is a missing file") {
   CHECK_THAT(usage_message({"--folded", "wait", "-p", "1", "1"}),

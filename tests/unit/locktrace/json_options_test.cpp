@@ -3,6 +3,7 @@
 
 #include <sstream>
 
+#include "../argv.h"
 #include "../json_check.h"
 #include "core/util.h"
 #include "locktrace/options.h"
@@ -15,10 +16,7 @@ using lockkit::testing::parse_output;
 namespace {
 
 Options parse(std::vector<std::string> args) {
-  args.insert(args.begin(), "locktrace");
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  return parse_options(int(argv.size()), argv.data());
+  return lockkit::testing::parse_with(parse_options, "locktrace", std::move(args));
 }
 
 Row sample_row() {

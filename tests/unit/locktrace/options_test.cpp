@@ -1,6 +1,7 @@
 // Usage errors name the real mistake.
 #include <catch2/catch.hpp>
 
+#include "../argv.h"
 #include "core/util.h"
 #include "locktrace/options.h"
 
@@ -11,19 +12,11 @@ using Catch::Matchers::Contains;
 namespace {
 
 Options parse(std::vector<std::string> args) {
-  args.insert(args.begin(), "locktrace");
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  return parse_options(int(argv.size()), argv.data());
+  return lockkit::testing::parse_with(parse_options, "locktrace", std::move(args));
 }
 
 std::string usage_message(std::vector<std::string> args) {
-  try {
-    parse(std::move(args));
-  } catch (const UsageError& e) {
-    return e.what();
-  }
-  return "(no usage error)";
+  return lockkit::testing::usage_message([&] { return parse(std::move(args)); });
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "../argv.h"
 #include "core/util.h"
 #include "mklockstat/model.h"
 #include "mklockstat/options.h"
@@ -12,13 +13,16 @@
 using namespace lockkit;
 using namespace lockkit::mklockstat;
 
+using Catch::Matchers::Contains;
+
 namespace {
 
 Options parse(std::vector<std::string> args) {
-  args.insert(args.begin(), "mklockstat");
-  std::vector<char*> av;
-  for (auto& a : args) av.push_back(a.data());
-  return parse_options(int(av.size()), av.data());
+  return lockkit::testing::parse_with(parse_options, "mklockstat", std::move(args));
+}
+
+std::string usage_message(std::vector<std::string> args) {
+  return lockkit::testing::usage_message([&] { return parse(std::move(args)); });
 }
 
 }  // namespace
@@ -92,21 +96,6 @@ TEST_CASE("perf-pages must be a power of two") {
 TEST_CASE("stray arguments are refused") {
   CHECK_THROWS_AS(parse({"10"}), UsageError);
 }
-
-namespace {
-
-using Catch::Matchers::Contains;
-
-std::string usage_message(std::vector<std::string> args) {
-  try {
-    parse(std::move(args));
-  } catch (const UsageError& e) {
-    return e.what();
-  }
-  return "(no usage error)";
-}
-
-}  // namespace
 
 TEST_CASE("a command after -- is refused naming the --") {
   CHECK_THAT(usage_message({"--", "sleep", "1"}), Contains("mklockstat does not start commands ('-- sleep 1')"));
