@@ -78,7 +78,7 @@ void ElfFile::load() {
     if (gelf_getphdr(elf, int(i), &ph) == nullptr) continue;
     if (ph.p_type == PT_INTERP) has_interp_ = true;
     if (ph.p_type == PT_LOAD)
-      segments_.push_back({ph.p_vaddr, ph.p_memsz, ph.p_offset, ph.p_filesz});
+      segments_.push_back({ph.p_vaddr, ph.p_memsz, ph.p_offset, ph.p_filesz, (ph.p_flags & PF_X) != 0});
   }
   std::set<std::pair<std::string, uint64_t>> seen;
   Elf_Scn* scn = nullptr;
@@ -139,6 +139,12 @@ uint64_t ElfFile::max_vaddr() const {
   uint64_t v = 0;
   for (auto& s : segments_) v = std::max(v, s.vaddr + s.memsz);
   return v;
+}
+
+bool ElfFile::is_code(uint64_t vaddr) const {
+  for (auto& s : segments_)
+    if (s.executable && vaddr >= s.vaddr && vaddr < s.vaddr + s.memsz) return true;
+  return false;
 }
 
 bool ElfFile::offset_to_vaddr(uint64_t offset, uint64_t* vaddr) const {

@@ -19,6 +19,7 @@ struct ElfSymbol {
 
 struct LoadSegment {
   uint64_t vaddr = 0, memsz = 0, offset = 0, filesz = 0;
+  bool executable = false;  // PF_X: code lives here
 };
 
 class ElfFile {
@@ -40,6 +41,8 @@ class ElfFile {
   // The linked address range covered by the load segments.
   uint64_t min_vaddr() const;
   uint64_t max_vaddr() const;
+  // Whether linked address `vaddr` lies in an executable load segment.
+  bool is_code(uint64_t vaddr) const;
   // Linked vaddr of a file offset, using the load segment holding it.
   bool offset_to_vaddr(uint64_t offset, uint64_t* vaddr) const;
 

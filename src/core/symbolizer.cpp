@@ -80,6 +80,18 @@ bool ProcessSymbolizer::refresh() {
   if (*text == last_maps_) return true;
   last_maps_ = *text;
   add_modules(modules_from_maps(*text, process_root(pid_)));
+  // Executable mappings of any kind (JIT code is anonymous): where a return address may point.
+  std::istringstream in(*text);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream ls(line);
+    std::string range, perms;
+    if (!(ls >> range >> perms) || perms.size() < 3 || perms[2] != 'x') continue;
+    auto dash = range.find('-');
+    if (dash == std::string::npos) continue;
+    uint64_t lo = std::stoull(range.substr(0, dash), nullptr, 16), hi = std::stoull(range.substr(dash + 1), nullptr, 16);
+    exec_ranges_.emplace(lo, hi);
+  }
   return true;
 }
 
@@ -132,6 +144,14 @@ std::vector<Frame> resolve_return_addresses(const std::vector<uint64_t>& ips,
 
 std::vector<Frame> ProcessSymbolizer::resolve_stack(const std::vector<uint64_t>& ips) const {
   return resolve_return_addresses(ips, [this](uint64_t a) { return resolve(a); });
+}
+
+bool ProcessSymbolizer::is_code(uint64_t addr) const {
+  const MappedModule* m = module_for(addr);
+  if (m != nullptr && m->elf->is_code(addr - m->bias)) return true;
+  for (auto& [lo, hi] : exec_ranges_)
+    if (addr >= lo && addr < hi) return true;
+  return false;
 }
 
 std::optional<std::string> ProcessSymbolizer::data_symbol(uint64_t addr) const {

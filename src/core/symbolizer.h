@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -63,6 +64,8 @@ class ProcessSymbolizer {
   // A user stack, leaf first. Every frame but the leaf is a return address, which points after the
   // call: it is resolved at addr-1, so a call that ends a function still names that function.
   std::vector<Frame> resolve_stack(const std::vector<uint64_t>& ips) const;
+  // Whether `addr` lies in the code (an executable segment) of a module of the process.
+  bool is_code(uint64_t addr) const;
   // Names a data address (a global or static lock): "symbol" or "symbol+0xoff".
   std::optional<std::string> data_symbol(uint64_t addr) const;
   pid_t pid() const { return pid_; }
@@ -71,6 +74,7 @@ class ProcessSymbolizer {
   const MappedModule* module_for(uint64_t addr) const;
   pid_t pid_;
   std::vector<MappedModule> modules_;  // newest first
+  std::set<std::pair<uint64_t, uint64_t>> exec_ranges_;  // every executable mapping seen
   std::string last_maps_;
 };
 

@@ -3,6 +3,7 @@
 
 #include "core/elf.h"
 #include "core/kallsyms.h"
+#include "core/stacks.h"
 #include "core/symbolizer.h"
 #include "core/util.h"
 
@@ -115,4 +116,28 @@ TEST_CASE("return addresses in a stack resolve to the function that made the cal
   CHECK(frames[1].function == "place_order");
   CHECK(frames[1].offset == place.size);
   CHECK(frames[1].addr == place.addr + place.size + bias);
+}
+
+TEST_CASE("a stack walk ends at the first word that is no return address into code") {
+  auto is_code = [](uint64_t a) { return a >= 0x1000 && a < 0x2000; };
+  // The leaf is the probed instruction itself and always kept; 0x100000000 is junk, and so is
+  // everything after it however plausible.
+  CHECK(plausible_frames({0x1100, 0x1200, 0x100000000ull, 0x1300}, is_code) == 2);
+  CHECK(plausible_frames({0x1100, 0x1200, 0x1300}, is_code) == 3);
+  CHECK(plausible_frames({0x9999}, is_code) == 1);
+  CHECK(plausible_frames({}, is_code) == 0);
+}
+
+TEST_CASE("only the executable segments of a module are code") {
+  auto elf = ElfFile::open(kWorkload);
+  uint64_t bias = 0x555500000000ull;
+  uint64_t lo = elf->min_vaddr() + bias;
+  ProcessSymbolizer sym(0);
+  sym.add_modules(modules_from_maps(fmt::format("{:x}-{:x} r--p 00000000 fe:00 1234 {}\n", lo, lo + 0x1000, kWorkload)));
+  const ElfSymbol& place = elf->find("place_order")[0];
+  CHECK(sym.is_code(place.addr + bias));
+  auto data = elf->find("orders_lock");
+  REQUIRE(!data.empty());
+  CHECK_FALSE(sym.is_code(data[0].addr + bias));
+  CHECK_FALSE(sym.is_code(0x100000000ull));
 }
