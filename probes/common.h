@@ -30,6 +30,12 @@ LK_INLINE __u32 lk_log2_slot(__u64 v) {
  * program returns non-zero: returning 0 would blind every other tracer of that event while we run. */
 #define LK_TP_PASS_ON 1
 
+/* A stack map is a hash table with one stack per bucket: a second stack hashing to an occupied
+ * bucket fails (-EEXIST) long before the map is full (69 stacks in 1024 buckets collide more often
+ * than not). Stacks that collide go to a second map, `stacks_spill`; their ids carry this bit. A
+ * stack is lost only when it collides in both. */
+#define LK_STACK_SPILL_BIT 0x40000000
+
 #ifndef __cplusplus
 /* ---- Helpers for the BPF programs (not compiled on the C++ side) ----
  *
@@ -73,6 +79,22 @@ LK_INLINE void *lk_or_drop(void *v, int why) {
   if (!v)
     count_drop(why);
   return v;
+}
+#endif
+
+/* Stack ids, with -DSTACK_ENTRIES=N -DSTACK_SPILL_ENTRIES=M: the `stacks` and `stacks_spill` maps
+ * and lk_stackid(ctx, flags), which returns a stack id (spilled ones with LK_STACK_SPILL_BIT) or
+ * a negative error when the stack could not be stored. */
+#ifdef STACK_ENTRIES
+BPF_STACK_TRACE(stacks, STACK_ENTRIES);
+BPF_STACK_TRACE(stacks_spill, STACK_SPILL_ENTRIES);
+
+LK_INLINE int lk_stackid(void *ctx, __u64 flags) {
+  int id = stacks.get_stackid(ctx, flags);
+  if (id != -17) /* -EEXIST: the bucket holds another stack */
+    return id;
+  id = stacks_spill.get_stackid(ctx, flags);
+  return id < 0 ? id : (id | LK_STACK_SPILL_BIT);
 }
 #endif
 

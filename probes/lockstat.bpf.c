@@ -18,7 +18,6 @@ BPF_HASH(held, struct lk_held_key, struct lk_held, MAX_HELD);
 BPF_HASH(hists, struct lk_hist_key, u64, MAX_HISTS);
 BPF_HASH(inits, u64, struct lk_init, MAX_LOCKS);
 BPF_HASH(condwaits, u32, u64, MAX_THREADS);
-BPF_STACK_TRACE(stacks, STACK_ENTRIES);
 _Static_assert(MAX_DROPS == LK_DROP_MAX, "the drops array holds one counter per drop reason");
 /* Set to 1 by user space once every probe is attached. Until then no acquisition is recorded:
  * probes attach one by one while the target runs, and an acquisition seen before the unlock probe
@@ -36,7 +35,7 @@ static __always_inline u64 entry_caller(struct pt_regs *ctx) {
 }
 
 static __always_inline int user_stack(struct pt_regs *ctx) {
-  int id = stacks.get_stackid(ctx, BPF_F_USER_STACK);
+  int id = lk_stackid(ctx, BPF_F_USER_STACK);
   if (id < 0)
     count_drop(LK_DROP_STACK_LOST);
   return id;

@@ -21,7 +21,6 @@ BPF_HASH(stats, struct lt_stat_key, struct lt_stat_val, MAX_STATS);
 BPF_HASH(errs, struct lt_err_key, u64, MAX_ERRS);
 BPF_HASH(hists, struct lt_hist_key, u64, MAX_HISTS);
 BPF_HASH(pids, u32, u32, MAX_PIDS);
-BPF_STACK_TRACE(stacks, STACK_ENTRIES);
 BPF_ARRAY(dbg, u64, LT_DBG_MAX);
 _Static_assert(MAX_DROPS == LT_DROP_MAX, "the drops array holds one counter per drop reason");
 
@@ -50,7 +49,7 @@ static __always_inline int on_enter(void *ctx, u32 sys, u64 op, u64 uaddr) {
   c.uaddr = uaddr;
   c.cls = lt_classify(sys, op);
   c.caller = entry_stack_word();
-  c.stackid = stacks.get_stackid(ctx, BPF_F_USER_STACK);
+  c.stackid = lk_stackid(ctx, BPF_F_USER_STACK);
   if (c.stackid < 0)
     count_drop(LT_DROP_STACK_LOST);
   c.start_ns = bpf_ktime_get_ns(); /* last, so that the probe's own work is not counted */

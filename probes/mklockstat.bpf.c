@@ -23,7 +23,6 @@ BPF_HASH(periods, struct mk_key, struct mk_period, MAX_PERIODS);
 BPF_HASH(pending, struct mk_pending_key, struct mk_pending, MAX_PENDING);
 BPF_HASH(first_stack, struct mk_first_key, s32, MAX_FIRST);
 BPF_HASH(skip_comms, struct mk_comm, u8, 64);
-BPF_STACK_TRACE(stacks, STACK_ENTRIES);
 BPF_ARRAY(counters, u64, MK_C_MAX);
 BPF_PERF_OUTPUT(finished);
 
@@ -53,7 +52,7 @@ static __always_inline s32 first_stack_id(void *ctx, u64 lock, u32 type, u32 tid
   s32 *have = first_stack.lookup(&fk);
   if (have)
     return *have;
-  s32 id = stacks.get_stackid(ctx, 0);
+  s32 id = lk_stackid(ctx, 0);
   if (id < 0)
     counters.atomic_increment(MK_C_STACK_LOST);
   if (first_stack.insert(&fk, &id) != 0)

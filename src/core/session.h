@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "core/tables.h"
+
 namespace ebpf {
 class BPF;
 }
@@ -81,6 +83,8 @@ class Session {
 
   // File descriptor of a map declared in the program; throws ToolError when there is none.
   int map_fd(const std::string& name);
+  // The program's stack maps (probes/common.h: `stacks` and `stacks_spill`).
+  StackMaps stack_maps() { return {map_fd("stacks"), map_fd("stacks_spill")}; }
   // Writes one element of map `name`; throws ToolError naming the map on failure.
   template <typename K, typename V>
   void update(const std::string& name, const K& key, const V& value) {

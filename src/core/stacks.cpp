@@ -17,7 +17,7 @@ const std::vector<Frame>& StackNamer::user_stack(const ProcessSymbolizer& sym, i
   auto it = cache_.find(key);
   if (it != cache_.end()) return it->second;
   std::vector<Frame> frames;
-  std::vector<uint64_t> ips = read_stack(fd_, id);
+  std::vector<uint64_t> ips = read_stack(maps_, id);
   if (!ips.empty()) {
     std::function<bool(uint64_t)> is_code;
     if (caller_must_be_code) is_code = [&](uint64_t a) { return sym.resolve(a - 1).resolved(); };

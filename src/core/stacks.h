@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/symbolizer.h"
+#include "core/tables.h"
 
 namespace lockkit {
 
@@ -21,7 +22,7 @@ size_t plausible_frames(const std::vector<uint64_t>& ips, const std::function<bo
 
 class StackNamer {
  public:
-  explicit StackNamer(int stacks_fd) : fd_(stacks_fd) {}
+  explicit StackNamer(StackMaps maps) : maps_(maps) {}
   // Leaf-first frames of user stack `id` of the process `sym` symbolises, ending before the first
   // word that is not a return address into the code of one of its modules. `caller` is the word at
   // the stack pointer when the probe fired (0: none); it is put back as the second frame, only when
@@ -33,7 +34,7 @@ class StackNamer {
   size_t truncated() const { return truncated_; }
 
  private:
-  int fd_;
+  StackMaps maps_;
   size_t truncated_ = 0;
   std::map<std::tuple<pid_t, int32_t, uint64_t>, std::vector<Frame>> cache_;
 };

@@ -1,12 +1,24 @@
 #include "core/tables.h"
 
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "common.h"
+
 namespace lockkit {
 
-std::vector<uint64_t> read_stack(int fd, int stack_id) {
+std::vector<std::string> stack_map_defines(size_t entries) {
+  return {fmt::format("STACK_ENTRIES={}", entries), fmt::format("STACK_SPILL_ENTRIES={}", std::max<size_t>(1, entries / 4))};
+}
+
+std::vector<uint64_t> read_stack(const StackMaps& maps, int stack_id) {
   std::vector<uint64_t> out;
   if (stack_id < 0) return out;
+  bool spilled = (stack_id & LK_STACK_SPILL_BIT) != 0;
+  int id = stack_id & ~LK_STACK_SPILL_BIT;
   uint64_t ips[127] = {};
-  if (bpf_lookup_elem(fd, &stack_id, ips) != 0) return out;
+  if (bpf_lookup_elem(spilled ? maps.spill : maps.main, &id, ips) != 0) return out;
   for (uint64_t ip : ips) {
     if (ip == 0) break;
     out.push_back(ip);

@@ -44,8 +44,16 @@ std::vector<std::pair<K, V>> read_map(int fd, bool drain, size_t limit = 1u << 2
   return out;
 }
 
+// A program's two stack maps (see LK_STACK_SPILL_BIT in probes/common.h).
+struct StackMaps {
+  int main = -1;
+  int spill = -1;
+};
+// The -D defines that size them: STACK_ENTRIES=N and a spill map of a quarter of that.
+std::vector<std::string> stack_map_defines(size_t entries);
+
 // The instruction pointers of one stack (leaf first); empty when the id is negative or gone.
-std::vector<uint64_t> read_stack(int stack_map_fd, int stack_id);
+std::vector<uint64_t> read_stack(const StackMaps& maps, int stack_id);
 
 // Counters in a BPF array of u64 (per-reason drop counters).
 std::vector<uint64_t> read_counters(int array_fd, uint32_t n);

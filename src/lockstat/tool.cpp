@@ -117,11 +117,10 @@ std::string clock_now() {
 class Tracer {
  public:
   Tracer(const Options& o, Session& s, Target& t, const BreakpointCheck& check)
-      : o_(o), s_(s), target_(t), check_(check), sym_(t.pid()), namer_(s.map_fd("stacks")) {
+      : o_(o), s_(s), target_(t), check_(check), sym_(t.pid()), namer_(s.stack_maps()) {
     stats_fd_ = s.map_fd("stats");
     hists_fd_ = s.map_fd("hists");
     inits_fd_ = s.map_fd("inits");
-    stacks_fd_ = s.map_fd("stacks");
     drops_fd_ = s.map_fd("drops");
     naming_.frames = [this](int32_t id, uint64_t caller) { return frames(id, caller); };
     naming_.data_symbol = [this](uint64_t a) { return sym_.data_symbol(a); };
@@ -186,7 +185,7 @@ class Tracer {
   std::set<std::string> lost_probes_;
   std::vector<std::string> warnings_;
   ProcessSymbolizer sym_;
-  int stats_fd_, hists_fd_, inits_fd_, stacks_fd_, drops_fd_;
+  int stats_fd_, hists_fd_, inits_fd_, drops_fd_;
   Naming naming_;
   InitLabels labels_;
   std::map<uint64_t, lk_init> inits_;
@@ -218,7 +217,8 @@ class LockstatTool : public Tool {
   std::vector<std::string> bpf_defines(const Target* t) const override {
     std::vector<std::string> defines = {fmt::format("TARGET_PID={}", t->pid()),
                                         fmt::format("SAMPLE_PER_10K={}", int(o_.sample_percent * 100 + 0.5)),
-                                        fmt::format("STACK_ENTRIES={}", o_.stack_storage)};
+                                        };
+    for (auto& d : stack_map_defines(o_.stack_storage)) defines.push_back(d);
     append_map_sizes(defines, kMapSizes);
     return defines;
   }

@@ -64,8 +64,7 @@ class Tracer {
     hists_fd_ = s.map_fd("hists");
     pids_fd_ = s.map_fd("pids");
     calls_fd_ = s.map_fd("calls");
-    stacks_fd_ = s.map_fd("stacks");
-    namer_ = std::make_unique<StackNamer>(stacks_fd_);
+    namer_ = std::make_unique<StackNamer>(s.stack_maps());
     drops_fd_ = s.map_fd("drops");
     dbg_fd_ = s.map_fd("dbg");
   }
@@ -110,7 +109,7 @@ class Tracer {
     return names;
   }
 
-  int stats_fd_, errs_fd_, hists_fd_, pids_fd_, calls_fd_, stacks_fd_, drops_fd_, dbg_fd_;
+  int stats_fd_, errs_fd_, hists_fd_, pids_fd_, calls_fd_, drops_fd_, dbg_fd_;
   Symbols symbols_;
   std::unique_ptr<StackNamer> namer_;
 };
@@ -145,7 +144,8 @@ class LocktraceTool : public Tool {
             fmt::format("STATE_MASK={:#x}", state_mask_),
             fmt::format("HAVE_FUTEX2={}", futex2_ ? 1 : 0),
             fmt::format("HAVE_FUTEX_WAITV={}", waitv_ ? 1 : 0),
-            fmt::format("STACK_ENTRIES={}", o_.stack_storage)};
+            };
+    for (auto& d : stack_map_defines(o_.stack_storage)) defines.push_back(d);
     append_map_sizes(defines, kMapSizes);
     return defines;
   }

@@ -133,7 +133,8 @@ std::vector<std::string> bpf_defines(const Options& o, Backend b) {
                                       fmt::format("TARGET_PID={}", o.pid),
                                       fmt::format("TARGET_TID={}", o.tid),
                                       fmt::format("FILTER_COMMS={}", o.skip_comms.empty() ? 0 : 1),
-                                      fmt::format("STACK_ENTRIES={}", o.stack_storage)};
+                                      };
+  for (auto& d : stack_map_defines(o.stack_storage)) defines.push_back(d);
   append_map_sizes(defines, kMapSizes);
   return defines;
 }
@@ -213,7 +214,7 @@ class MklockstatTool : public Tool {
       session.update("skip_comms", key, one);
     }
     periods_fd_ = session.map_fd("periods");
-    stacks_fd_ = session.map_fd("stacks");
+    stacks_ = session.stack_maps();
     counters_fd_ = session.map_fd("counters");
     session.open_perf_buffer(
         "finished", [this](const void* d, int n) { collector_.on_sample(d, n); },
@@ -226,7 +227,7 @@ class MklockstatTool : public Tool {
     writer_ = std::make_unique<LogWriter>(
         out_.stream(),
         [this](int32_t id) {
-          auto frames = kernel_frames(read_stack(stacks_fd_, id), [&](uint64_t a) { return ksyms_.resolve(a); });
+          auto frames = kernel_frames(read_stack(stacks_, id), [&](uint64_t a) { return ksyms_.resolve(a); });
           if (frames.empty()) frames.push_back("[stack unavailable]");
           return frames;
         },
@@ -284,7 +285,8 @@ class MklockstatTool : public Tool {
   Backend backend_ = Backend::Tracepoint;
   KernelSymbols ksyms_;
   Session* session_ = nullptr;
-  int periods_fd_ = -1, stacks_fd_ = -1, counters_fd_ = -1;
+  int periods_fd_ = -1, counters_fd_ = -1;
+  StackMaps stacks_;
   Collector collector_;
   std::unique_ptr<LogWriter> writer_;
 };

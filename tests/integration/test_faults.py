@@ -519,7 +519,8 @@ class StackStorageFull(FaultTest):
         samples = [l.split(",") for l in out.splitlines() if l.startswith("s,")]
         self.assertEqual(sum(int(s[7]) for s in samples), waits)
         self.assertTrue([s for s in samples if int(s[8]) < 0], "no sample shows its stack as lost")
-        self.assertLessEqual(len([l for l in out.splitlines() if l.startswith("t,")]), 1)
+        # One stack fits the main map, one the spill map that takes stacks colliding in it.
+        self.assertLessEqual(len([l for l in out.splitlines() if l.startswith("t,")]), 2)
 
 
 # ---------------------------------------------------------------------------------------------
