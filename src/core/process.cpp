@@ -291,8 +291,26 @@ Wake wait_until(uint64_t deadline_ns, StopSignals& sig, Target* target) {
   }
 }
 
-std::string resolve_pthread_library(pid_t pid, const std::string& exe,
-                                    const std::string& override_path) {
+namespace {
+
+bool is_static_executable(const std::string& path) {
+  try {
+    return !ElfFile::open_cached(path)->has_interpreter();
+  } catch (const ToolError&) {
+    return false;
+  }
+}
+
+std::string real_path(const std::string& p) {
+  char buf[PATH_MAX];
+  return realpath(p.c_str(), buf) ? std::string(buf) : p;
+}
+
+}  // namespace
+
+PthreadLibrary resolve_pthread_library(pid_t pid, const std::string& exe, const std::string& override_path) {
+  // A process under another root: its executable is reached through /proc/PID/exe.
+  std::string exe_file = pid > 0 && !exe.empty() && !process_root(pid).empty() ? fmt::format("/proc/{}/exe", pid) : exe;
   if (!override_path.empty()) {
     if (!path_exists(override_path)) throw UsageError(override_path + ": no such file");
     try {
@@ -303,12 +321,12 @@ std::string resolve_pthread_library(pid_t pid, const std::string& exe,
     }
     if (!defines_function(override_path, "pthread_mutex_lock"))
       throw UsageError(override_path + " does not define pthread_mutex_lock");
-    char buf[PATH_MAX];
-    return realpath(override_path.c_str(), buf) ? std::string(buf) : override_path;
+    std::string path = real_path(override_path);
+    bool own_exe = !exe_file.empty() && path == real_path(exe_file);
+    return {path, own_exe && is_static_executable(path)};
   }
-  // A process under another root: its executable is reached through /proc/PID/exe.
-  std::string exe_file = pid > 0 && !exe.empty() && !process_root(pid).empty() ? fmt::format("/proc/{}/exe", pid) : exe;
-  if (!exe_file.empty() && defines_function(exe_file, "pthread_mutex_lock")) return exe_file;  // static binary
+  if (!exe_file.empty() && defines_function(exe_file, "pthread_mutex_lock"))
+    return {exe_file, is_static_executable(exe_file)};
   // Candidates from the target's maps, else from our own (same loader and libc for a command).
   std::string maps_pid = pid > 0 && process_exists(pid) ? std::to_string(pid) : "self";
   std::string root = maps_pid == "self" ? "" : process_root(pid);
@@ -329,8 +347,8 @@ std::string resolve_pthread_library(pid_t pid, const std::string& exe,
   if (maps_pid != "self" && libpthread.empty() && libc.empty() && !exe.empty())
     throw ToolError(fmt::format("pid {} maps no libc or libpthread and does not define "
                                 "pthread_mutex_lock; use --binary PATH", pid));
-  if (!libpthread.empty() && defines_function(libpthread, "pthread_mutex_lock")) return libpthread;
-  if (!libc.empty() && defines_function(libc, "pthread_mutex_lock")) return libc;
+  if (!libpthread.empty() && defines_function(libpthread, "pthread_mutex_lock")) return {libpthread, false};
+  if (!libc.empty() && defines_function(libc, "pthread_mutex_lock")) return {libc, false};
   throw ToolError("cannot find the library holding pthread_mutex_lock; use --binary PATH");
 }
 

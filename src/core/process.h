@@ -77,11 +77,17 @@ Wake wait_until(uint64_t deadline_ns, StopSignals& sig, Target* target);
 // Resolves a command name through PATH as execvp would. Throws UsageError when not found.
 std::string resolve_command(const std::string& name);
 
+struct PthreadLibrary {
+  std::string path;
+  // The program is statically linked: the file is its executable, which holds only the pthread
+  // functions it uses. A function the file lacks cannot be called, so it has nothing to probe.
+  bool static_program = false;
+};
+
 // The file whose pthread_mutex_lock the target runs: `override_path` when given; the executable
-// when it is static (defines pthread_mutex_lock itself); libpthread.so.0 when it defines the
-// function (glibc < 2.34); else libc.so.6. Mapped files of `pid` are consulted when it runs.
-std::string resolve_pthread_library(pid_t pid, const std::string& exe,
-                                    const std::string& override_path);
+// when it defines pthread_mutex_lock itself (static); libpthread.so.0 when it defines the function
+// (glibc < 2.34); else libc.so.6. Mapped files of `pid` are consulted when it runs.
+PthreadLibrary resolve_pthread_library(pid_t pid, const std::string& exe, const std::string& override_path);
 
 bool process_exists(pid_t pid);
 // The prefix under which the files a process names in /proc/PID/maps are found from here: "" when

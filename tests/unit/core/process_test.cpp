@@ -153,3 +153,22 @@ TEST_CASE("attaching to this process still works") {
   Target t = Target::attach(getpid());
   CHECK(t.pid() == getpid());
 }
+
+TEST_CASE("a dynamic program's pthread functions are in a shared library, not in the program") {
+  auto lib = resolve_pthread_library(0, "/proc/self/exe", "");
+  CHECK_FALSE(lib.static_program);
+  CHECK(lib.path != "/proc/self/exe");
+}
+
+TEST_CASE("a statically linked program holds its own pthread functions") {
+  std::string exe = std::string(WORKLOAD_DIR) + "/lockwork-static";
+  if (!path_exists(exe)) {
+    WARN("lockwork-static not built (no static C library)");
+    return;
+  }
+  auto lib = resolve_pthread_library(0, exe, "");
+  CHECK(lib.path == exe);
+  CHECK(lib.static_program);
+  // Named with --binary, the program is still known to be static.
+  CHECK(resolve_pthread_library(0, exe, exe).static_program);
+}
