@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
@@ -293,6 +294,15 @@ Wake wait_until(uint64_t deadline_ns, StopSignals& sig, Target* target) {
 
 namespace {
 
+// A name part after a library's stem: "", ".so...", "-2.31.so", "_x.so": anything but a letter or
+// digit continuing the stem (libcrypto is not libc).
+bool stem_ends(const std::string& base, const std::string& stem) {
+  if (!starts_with(base, stem) || base.find(".so") == std::string::npos) return false;
+  if (base.size() == stem.size()) return false;
+  char c = base[stem.size()];
+  return c == '.' || c == '-' || c == '_';
+}
+
 bool is_static_executable(const std::string& path) {
   try {
     return !ElfFile::open_cached(path)->has_interpreter();
@@ -307,6 +317,32 @@ std::string real_path(const std::string& p) {
 }
 
 }  // namespace
+
+PthreadCandidate classify_pthread_candidate(const std::string& path) {
+  std::string base = basename_of(path);
+  if (stem_ends(base, "libpthread")) return PthreadCandidate::Libpthread;
+  if (stem_ends(base, "libc") || stem_ends(base, "ld-musl")) return PthreadCandidate::Libc;
+  return PthreadCandidate::None;
+}
+
+std::vector<std::string> pthread_candidates(const std::string& maps_text, const std::string& root) {
+  std::vector<std::string> libpthread, libc;
+  std::istringstream in(maps_text);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto slash = line.find('/');
+    if (slash == std::string::npos) continue;
+    std::string path = line.substr(slash);
+    if (ends_with(path, " (deleted)")) path.resize(path.size() - 10);
+    path = root + path;
+    auto kind = classify_pthread_candidate(path);
+    auto& list = kind == PthreadCandidate::Libpthread ? libpthread : libc;
+    if (kind != PthreadCandidate::None && std::find(list.begin(), list.end(), path) == list.end())
+      list.push_back(path);
+  }
+  libpthread.insert(libpthread.end(), libc.begin(), libc.end());
+  return libpthread;
+}
 
 PthreadLibrary resolve_pthread_library(pid_t pid, const std::string& exe, const std::string& override_path) {
   // A process under another root: its executable is reached through /proc/PID/exe.
@@ -331,25 +367,16 @@ PthreadLibrary resolve_pthread_library(pid_t pid, const std::string& exe, const 
   std::string maps_pid = pid > 0 && process_exists(pid) ? std::to_string(pid) : "self";
   std::string root = maps_pid == "self" ? "" : process_root(pid);
   auto maps = read_file("/proc/" + maps_pid + "/maps");
-  std::string libc, libpthread;
-  if (maps) {
-    std::istringstream in(*maps);
-    std::string line;
-    while (std::getline(in, line)) {
-      auto slash = line.find('/');
-      if (slash == std::string::npos) continue;
-      std::string path = root + line.substr(slash);
-      std::string base = basename_of(path);
-      if (starts_with(base, "libpthread.so") && libpthread.empty()) libpthread = path;
-      if (starts_with(base, "libc.so") && libc.empty()) libc = path;
-    }
-  }
-  if (maps_pid != "self" && libpthread.empty() && libc.empty() && !exe.empty())
+  auto candidates = pthread_candidates(maps ? *maps : "", root);
+  if (maps_pid != "self" && candidates.empty() && !exe.empty())
     throw ToolError(fmt::format("pid {} maps no libc or libpthread and does not define "
                                 "pthread_mutex_lock; use --binary PATH", pid));
-  if (!libpthread.empty() && defines_function(libpthread, "pthread_mutex_lock")) return {libpthread, false};
-  if (!libc.empty() && defines_function(libc, "pthread_mutex_lock")) return {libc, false};
-  throw ToolError("cannot find the library holding pthread_mutex_lock; use --binary PATH");
+  for (auto& c : candidates)
+    if (defines_function(c, "pthread_mutex_lock")) return {c, false};
+  std::string checked;
+  for (auto& c : candidates) checked += (checked.empty() ? " (none of " : ", ") + c;
+  if (!checked.empty()) checked += " defines it)";
+  throw ToolError(fmt::format("cannot find the library holding pthread_mutex_lock{}; use --binary PATH", checked));
 }
 
 }  // namespace lockkit
