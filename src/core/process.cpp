@@ -363,6 +363,11 @@ PthreadLibrary resolve_pthread_library(pid_t pid, const std::string& exe, const 
   }
   if (!exe_file.empty() && defines_function(exe_file, "pthread_mutex_lock"))
     return {exe_file, is_static_executable(exe_file)};
+  // A static program maps no library: without its own pthread_mutex_lock there is nothing to probe
+  // (a stripped or lock-free program), and our own libc would be the wrong file.
+  if (!exe_file.empty() && is_static_executable(exe_file))
+    throw ToolError(fmt::format("{} is statically linked and its symbol table names no pthread_mutex_lock "
+                                "(stripped, or it uses no mutex): nothing to probe", exe));
   // Candidates from the target's maps, else from our own (same loader and libc for a command).
   std::string maps_pid = pid > 0 && process_exists(pid) ? std::to_string(pid) : "self";
   std::string root = maps_pid == "self" ? "" : process_root(pid);

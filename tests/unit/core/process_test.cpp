@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <thread>
 
@@ -210,4 +212,19 @@ TEST_CASE("a statically linked program holds its own pthread functions") {
   CHECK(lib.static_program);
   // Named with --binary, the program is still known to be static.
   CHECK(resolve_pthread_library(0, exe, exe).static_program);
+}
+
+TEST_CASE("a stripped static program is an error, not a silent trace of another libc") {
+  std::string exe = std::string(WORKLOAD_DIR) + "/lockwork-static";
+  if (!path_exists(exe)) {
+    WARN("lockwork-static not built (no static C library)");
+    return;
+  }
+  char dir[] = "/tmp/lockkit-strip-XXXXXX";
+  REQUIRE(mkdtemp(dir));
+  std::string stripped = std::string(dir) + "/app-static";
+  REQUIRE(std::system(fmt::format("strip -o {} {}", stripped, exe).c_str()) == 0);
+  CHECK_THROWS_WITH(resolve_pthread_library(0, stripped, ""), Contains("is statically linked"));
+  std::remove(stripped.c_str());
+  rmdir(dir);
 }
