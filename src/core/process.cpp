@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
@@ -291,8 +292,61 @@ Wake wait_until(uint64_t deadline_ns, StopSignals& sig, Target* target) {
   }
 }
 
-std::string resolve_pthread_library(pid_t pid, const std::string& exe,
-                                    const std::string& override_path) {
+namespace {
+
+// A name part after a library's stem: "", ".so...", "-2.31.so", "_x.so": anything but a letter or
+// digit continuing the stem (libcrypto is not libc).
+bool stem_ends(const std::string& base, const std::string& stem) {
+  if (!starts_with(base, stem) || base.find(".so") == std::string::npos) return false;
+  if (base.size() == stem.size()) return false;
+  char c = base[stem.size()];
+  return c == '.' || c == '-' || c == '_';
+}
+
+bool is_static_executable(const std::string& path) {
+  try {
+    return !ElfFile::open_cached(path)->has_interpreter();
+  } catch (const ToolError&) {
+    return false;
+  }
+}
+
+std::string real_path(const std::string& p) {
+  char buf[PATH_MAX];
+  return realpath(p.c_str(), buf) ? std::string(buf) : p;
+}
+
+}  // namespace
+
+PthreadCandidate classify_pthread_candidate(const std::string& path) {
+  std::string base = basename_of(path);
+  if (stem_ends(base, "libpthread")) return PthreadCandidate::Libpthread;
+  if (stem_ends(base, "libc") || stem_ends(base, "ld-musl")) return PthreadCandidate::Libc;
+  return PthreadCandidate::None;
+}
+
+std::vector<std::string> pthread_candidates(const std::string& maps_text, const std::string& root) {
+  std::vector<std::string> libpthread, libc;
+  std::istringstream in(maps_text);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto slash = line.find('/');
+    if (slash == std::string::npos) continue;
+    std::string path = line.substr(slash);
+    if (ends_with(path, " (deleted)")) path.resize(path.size() - 10);
+    path = root + path;
+    auto kind = classify_pthread_candidate(path);
+    auto& list = kind == PthreadCandidate::Libpthread ? libpthread : libc;
+    if (kind != PthreadCandidate::None && std::find(list.begin(), list.end(), path) == list.end())
+      list.push_back(path);
+  }
+  libpthread.insert(libpthread.end(), libc.begin(), libc.end());
+  return libpthread;
+}
+
+PthreadLibrary resolve_pthread_library(pid_t pid, const std::string& exe, const std::string& override_path) {
+  // A process under another root: its executable is reached through /proc/PID/exe.
+  std::string exe_file = pid > 0 && !exe.empty() && !process_root(pid).empty() ? fmt::format("/proc/{}/exe", pid) : exe;
   if (!override_path.empty()) {
     if (!path_exists(override_path)) throw UsageError(override_path + ": no such file");
     try {
@@ -303,35 +357,31 @@ std::string resolve_pthread_library(pid_t pid, const std::string& exe,
     }
     if (!defines_function(override_path, "pthread_mutex_lock"))
       throw UsageError(override_path + " does not define pthread_mutex_lock");
-    char buf[PATH_MAX];
-    return realpath(override_path.c_str(), buf) ? std::string(buf) : override_path;
+    std::string path = real_path(override_path);
+    bool own_exe = !exe_file.empty() && path == real_path(exe_file);
+    return {path, own_exe && is_static_executable(path)};
   }
-  // A process under another root: its executable is reached through /proc/PID/exe.
-  std::string exe_file = pid > 0 && !exe.empty() && !process_root(pid).empty() ? fmt::format("/proc/{}/exe", pid) : exe;
-  if (!exe_file.empty() && defines_function(exe_file, "pthread_mutex_lock")) return exe_file;  // static binary
+  if (!exe_file.empty() && defines_function(exe_file, "pthread_mutex_lock"))
+    return {exe_file, is_static_executable(exe_file)};
+  // A static program maps no library: without its own pthread_mutex_lock there is nothing to probe
+  // (a stripped or lock-free program), and our own libc would be the wrong file.
+  if (!exe_file.empty() && is_static_executable(exe_file))
+    throw ToolError(fmt::format("{} is statically linked and its symbol table names no pthread_mutex_lock "
+                                "(stripped, or it uses no mutex): nothing to probe", exe));
   // Candidates from the target's maps, else from our own (same loader and libc for a command).
   std::string maps_pid = pid > 0 && process_exists(pid) ? std::to_string(pid) : "self";
   std::string root = maps_pid == "self" ? "" : process_root(pid);
   auto maps = read_file("/proc/" + maps_pid + "/maps");
-  std::string libc, libpthread;
-  if (maps) {
-    std::istringstream in(*maps);
-    std::string line;
-    while (std::getline(in, line)) {
-      auto slash = line.find('/');
-      if (slash == std::string::npos) continue;
-      std::string path = root + line.substr(slash);
-      std::string base = basename_of(path);
-      if (starts_with(base, "libpthread.so") && libpthread.empty()) libpthread = path;
-      if (starts_with(base, "libc.so") && libc.empty()) libc = path;
-    }
-  }
-  if (maps_pid != "self" && libpthread.empty() && libc.empty() && !exe.empty())
+  auto candidates = pthread_candidates(maps ? *maps : "", root);
+  if (maps_pid != "self" && candidates.empty() && !exe.empty())
     throw ToolError(fmt::format("pid {} maps no libc or libpthread and does not define "
                                 "pthread_mutex_lock; use --binary PATH", pid));
-  if (!libpthread.empty() && defines_function(libpthread, "pthread_mutex_lock")) return libpthread;
-  if (!libc.empty() && defines_function(libc, "pthread_mutex_lock")) return libc;
-  throw ToolError("cannot find the library holding pthread_mutex_lock; use --binary PATH");
+  for (auto& c : candidates)
+    if (defines_function(c, "pthread_mutex_lock")) return {c, false};
+  std::string checked;
+  for (auto& c : candidates) checked += (checked.empty() ? " (none of " : ", ") + c;
+  if (!checked.empty()) checked += " defines it)";
+  throw ToolError(fmt::format("cannot find the library holding pthread_mutex_lock{}; use --binary PATH", checked));
 }
 
 }  // namespace lockkit

@@ -77,11 +77,30 @@ Wake wait_until(uint64_t deadline_ns, StopSignals& sig, Target* target);
 // Resolves a command name through PATH as execvp would. Throws UsageError when not found.
 std::string resolve_command(const std::string& name);
 
+// Which part of a C library a mapped file's name says it is. Names vary with the glibc version and
+// the distribution: libpthread.so.0 or libpthread-2.31.so (glibc < 2.34 maps the real file name),
+// libc.so.6 or libc-2.31.so, musl's libc.musl-x86_64.so.1 or ld-musl-x86_64.so.1. Other libraries
+// whose names merely begin with "libc" (libcrypto, libcap, libcom_err) are neither.
+enum class PthreadCandidate { None, Libpthread, Libc };
+PthreadCandidate classify_pthread_candidate(const std::string& path);
+
+// The distinct files in /proc/PID/maps text that may hold the pthread functions, prefixed with
+// `root`, in order of preference: libpthread files first (before glibc 2.34 libc.so.6 also exports
+// forwarding pthread_mutex_lock stubs, but programs bind to libpthread's), then libc files, each in
+// mapping order.
+std::vector<std::string> pthread_candidates(const std::string& maps_text, const std::string& root);
+
+struct PthreadLibrary {
+  std::string path;
+  // The program is statically linked: the file is its executable, which holds only the pthread
+  // functions it uses. A function the file lacks cannot be called, so it has nothing to probe.
+  bool static_program = false;
+};
+
 // The file whose pthread_mutex_lock the target runs: `override_path` when given; the executable
-// when it is static (defines pthread_mutex_lock itself); libpthread.so.0 when it defines the
-// function (glibc < 2.34); else libc.so.6. Mapped files of `pid` are consulted when it runs.
-std::string resolve_pthread_library(pid_t pid, const std::string& exe,
-                                    const std::string& override_path);
+// when it defines pthread_mutex_lock itself (static); else the first of pthread_candidates() of the
+// target's maps (ours for a command not yet started) that defines pthread_mutex_lock.
+PthreadLibrary resolve_pthread_library(pid_t pid, const std::string& exe, const std::string& override_path);
 
 bool process_exists(pid_t pid);
 // The prefix under which the files a process names in /proc/PID/maps are found from here: "" when

@@ -71,7 +71,10 @@ const ProbeSpec kSpinProbes[] = {
 
 class Attacher {
  public:
-  Attacher(Session& s, std::string lib, pid_t pid) : s_(s), lib_(lib), pid_(pid), check_(pid, lib) {
+  // `static_program`: the file is a statically linked executable, which holds only the pthread
+  // functions the program uses; one it lacks is never called, so even a required one is skipped.
+  Attacher(Session& s, std::string lib, bool static_program, pid_t pid)
+      : s_(s), lib_(lib), static_program_(static_program), pid_(pid), check_(pid, lib) {
     elf_ = ElfFile::open_cached(lib_);
   }
   const BreakpointCheck& check() const { return check_; }
@@ -82,7 +85,7 @@ class Attacher {
       for (auto& s : elf_->find(p.symbol))
         if (s.is_function) syms.push_back(s);
       if (syms.empty()) {
-        if (p.required) throw ToolError(fmt::format("{} does not define {}", lib_, p.symbol));
+        if (p.required && !static_program_) throw ToolError(fmt::format("{} does not define {}", lib_, p.symbol));
         continue;
       }
       for (auto& sym : syms) {  // every symbol version (pthread_cond_wait has two)
@@ -99,6 +102,7 @@ class Attacher {
  private:
   Session& s_;
   std::string lib_;
+  bool static_program_;
   pid_t pid_;
   std::shared_ptr<const ElfFile> elf_;
   std::set<uint64_t> entries_, returns_;
@@ -224,8 +228,9 @@ class LockstatTool : public Tool {
   }
 
   void attach(Session& session, Target* t) override {
-    lib_ = resolve_pthread_library(t->spawned() ? 0 : t->pid(), t->exe(), o_.binary);
-    attacher_ = std::make_unique<Attacher>(session, lib_, t->pid());
+    auto lib = resolve_pthread_library(t->spawned() ? 0 : t->pid(), t->exe(), o_.binary);
+    lib_ = lib.path;
+    attacher_ = std::make_unique<Attacher>(session, lib_, lib.static_program, t->pid());
     if (o_.mutex) attacher_->attach(kMutexProbes);
     if (o_.rwlock) attacher_->attach(kRwlockProbes);
     if (o_.spin) {

@@ -122,3 +122,38 @@ def main():
     if result.testsRun and len(result.skipped) == result.testsRun:
         sys.exit(77)
     sys.exit(0)
+
+
+def assert_lockwork_counts(test, report, record):
+    """Every count lockwork recorded for itself is in lockstat's JSON `report`, exactly: the
+    acquisitions per thread of its contended mutexes, failed trylocks, condition waits, read and
+    write locks per thread, and recursive lock calls and holds."""
+    locks = {int(l["address"], 16): l for l in report["locks"]}
+
+    def lock(name):
+        addr = int(record["locks"][name], 16)
+        test.assertIn(addr, locks, f"{name} ({addr:#x}) not in the report")
+        return locks[addr]
+
+    def thread(l, tid):
+        for t in l["threads"]:
+            if t["tid"] == tid:
+                return t
+        raise AssertionError(f"thread {tid} missing from lock {l['name']}")
+
+    test.assertEqual(report["pid"], record["pid"])
+    for rec in record["contend"]:
+        test.assertEqual(thread(lock("orders_lock"), rec["tid"])["acquisitions"], rec["orders_acquisitions"])
+        test.assertEqual(thread(lock("account_lock"), rec["tid"])["acquisitions"], rec["account_acquisitions"])
+    t = thread(lock("trylock_lock"), record["trylock"]["tid"])
+    test.assertEqual(t["failed_trylocks"], record["trylock"]["failed"])
+    test.assertEqual(t["acquisitions"], record["trylock"]["succeeded"])
+    test.assertEqual(thread(lock("cond_lock"), record["condvar"]["tid"])["cond_waits"], record["condvar"]["waits"])
+    rw = record["rwlock"]
+    table = lock("table_lock")
+    for tid, n in zip(rw["reader_tids"], rw["reads"]):
+        test.assertEqual(thread(table, tid)["acquisitions"], n)
+    test.assertEqual(thread(table, rw["writer_tid"])["acquisitions"], rw["writes"])
+    test.assertEqual(table["write_acquisitions"], rw["writes"])
+    test.assertEqual(lock("recursive_lock")["acquisitions"], record["recursive"]["lock_calls"])
+    test.assertEqual(lock("recursive_lock")["holds"], record["recursive"]["holds"])

@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <thread>
 
@@ -152,4 +154,77 @@ TEST_CASE("attaching to a kernel thread is allowed when asked for") {
 TEST_CASE("attaching to this process still works") {
   Target t = Target::attach(getpid());
   CHECK(t.pid() == getpid());
+}
+
+TEST_CASE("pthread library candidates are recognised under any glibc or musl file name") {
+  CHECK(classify_pthread_candidate("/lib/x86_64-linux-gnu/libpthread.so.0") == PthreadCandidate::Libpthread);
+  CHECK(classify_pthread_candidate("/srv/root/lib/x86_64-linux-gnu/libpthread-2.31.so") == PthreadCandidate::Libpthread);
+  CHECK(classify_pthread_candidate("/lib64/libpthread-2.17.so") == PthreadCandidate::Libpthread);
+  CHECK(classify_pthread_candidate("/lib/x86_64-linux-gnu/libc.so.6") == PthreadCandidate::Libc);
+  CHECK(classify_pthread_candidate("/lib/x86_64-linux-gnu/libc-2.31.so") == PthreadCandidate::Libc);
+  CHECK(classify_pthread_candidate("/lib/ld-musl-x86_64.so.1") == PthreadCandidate::Libc);
+  CHECK(classify_pthread_candidate("/usr/lib/libc.musl-x86_64.so.1") == PthreadCandidate::Libc);
+}
+
+TEST_CASE("libraries whose names only begin like libc are not pthread candidates") {
+  for (auto p : {"/usr/lib/x86_64-linux-gnu/libcrypto.so.3", "/lib/x86_64-linux-gnu/libcap.so.2",
+                 "/lib/x86_64-linux-gnu/libcom_err.so.2", "/usr/lib/libc", "/usr/lib/locale/libc.mo",
+                 "/usr/lib/x86_64-linux-gnu/libpthreadpool.so.0", "/opt/app/libc"})
+    CHECK(classify_pthread_candidate(p) == PthreadCandidate::None);
+}
+
+TEST_CASE("pthread candidates from maps: libpthread before libc, each file once, under the root") {
+  const char* maps =
+      "55d0c0000000-55d0c0001000 r--p 00000000 08:01 100 /srv/b/usr/bin/app\n"
+      "7f0000000000-7f0000020000 r--p 00000000 08:01 200 /srv/b/lib/x86_64-linux-gnu/libc-2.31.so\n"
+      "7f0000020000-7f0000100000 r-xp 00020000 08:01 200 /srv/b/lib/x86_64-linux-gnu/libc-2.31.so\n"
+      "7f0000200000-7f0000206000 r--p 00000000 08:01 300 /srv/b/lib/x86_64-linux-gnu/libpthread-2.31.so\n"
+      "7f0000206000-7f0000217000 r-xp 00006000 08:01 300 /srv/b/lib/x86_64-linux-gnu/libpthread-2.31.so\n"
+      "7f0000300000-7f0000400000 r-xp 00000000 08:01 400 /usr/lib/x86_64-linux-gnu/libcrypto.so.3\n"
+      "7f0000500000-7f0000501000 rw-p 00000000 00:00 0 \n"
+      "7ffd00000000-7ffd00021000 rw-p 00000000 00:00 0                          [stack]\n";
+  auto c = pthread_candidates(maps, "/proc/42/root");
+  REQUIRE(c.size() == 2);
+  CHECK(c[0] == "/proc/42/root/srv/b/lib/x86_64-linux-gnu/libpthread-2.31.so");
+  CHECK(c[1] == "/proc/42/root/srv/b/lib/x86_64-linux-gnu/libc-2.31.so");
+}
+
+TEST_CASE("a deleted library in maps is still a candidate under its name") {
+  auto c = pthread_candidates("7f0000000000-7f0000020000 r-xp 00000000 08:01 200 /lib/libc.so.6 (deleted)\n", "");
+  REQUIRE(c.size() == 1);
+  CHECK(c[0] == "/lib/libc.so.6");
+}
+
+TEST_CASE("a dynamic program's pthread functions are in a shared library, not in the program") {
+  auto lib = resolve_pthread_library(0, "/proc/self/exe", "");
+  CHECK_FALSE(lib.static_program);
+  CHECK(classify_pthread_candidate(lib.path) != PthreadCandidate::None);
+}
+
+TEST_CASE("a statically linked program holds its own pthread functions") {
+  std::string exe = std::string(WORKLOAD_DIR) + "/lockwork-static";
+  if (!path_exists(exe)) {
+    WARN("lockwork-static not built (no static C library)");
+    return;
+  }
+  auto lib = resolve_pthread_library(0, exe, "");
+  CHECK(lib.path == exe);
+  CHECK(lib.static_program);
+  // Named with --binary, the program is still known to be static.
+  CHECK(resolve_pthread_library(0, exe, exe).static_program);
+}
+
+TEST_CASE("a stripped static program is an error, not a silent trace of another libc") {
+  std::string exe = std::string(WORKLOAD_DIR) + "/lockwork-static";
+  if (!path_exists(exe)) {
+    WARN("lockwork-static not built (no static C library)");
+    return;
+  }
+  char dir[] = "/tmp/lockkit-strip-XXXXXX";
+  REQUIRE(mkdtemp(dir));
+  std::string stripped = std::string(dir) + "/app-static";
+  REQUIRE(std::system(fmt::format("strip -o {} {}", stripped, exe).c_str()) == 0);
+  CHECK_THROWS_WITH(resolve_pthread_library(0, stripped, ""), Contains("is statically linked"));
+  std::remove(stripped.c_str());
+  rmdir(dir);
 }
