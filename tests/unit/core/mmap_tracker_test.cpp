@@ -65,7 +65,7 @@ TEST_CASE("an MMAP2 record gives the file, its address, offset and protection") 
   CHECK(mm->filename == "/usr/lib/x86_64-linux-gnu/libc.so.6");
 }
 
-TEST_CASE("FORK, EXIT, COMM and LOST records are decoded; a short or unknown record is refused") {
+TEST_CASE("FORK EXIT COMM and LOST records are decoded and a short or unknown record is refused") {
   std::vector<uint8_t> b;
   for (uint32_t x : {20u, 10u, 21u, 11u}) put<uint32_t>(b, x);
   put<uint64_t>(b, 5);
