@@ -113,25 +113,29 @@ TEST_CASE("the online CPU list is read with its ranges") {
   CHECK(parse_cpu_list("").empty());
 }
 
-// The kernel half: a command held before exec, followed from its exec like lockstat follows one.
-TEST_CASE("the tracker sees a command's mappings from its exec, its threads and its forks") {
+namespace {
+
+// Runs argv held before exec, followed from its exec like lockstat follows a command; the tracker
+// is null (with a warning) where perf events are not available.
+std::unique_ptr<MmapTracker> run_followed(const std::vector<std::string>& argv, size_t ring_pages, pid_t* pid) {
   int go[2];
   REQUIRE(pipe(go) == 0);
-  std::string record_path = "/tmp/lockkit-mmap-tracker-test." + std::to_string(getpid());
-  std::string exe = std::string(WORKLOAD_DIR) + "/shortlived";
   pid_t child = fork();
   REQUIRE(child >= 0);
   if (child == 0) {
     close(go[1]);
     char c;
     if (read(go[0], &c, 1) != 1) _exit(127);
-    execl(exe.c_str(), exe.c_str(), record_path.c_str(), "2", nullptr);
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execv(args[0], args.data());
     _exit(127);
   }
   close(go[0]);
   std::unique_ptr<MmapTracker> tracker;
   try {
-    tracker = std::make_unique<MmapTracker>(child, MmapTracker::Start::OnExec);
+    tracker = std::make_unique<MmapTracker>(child, MmapTracker::Start::OnExec, ring_pages);
   } catch (const ToolError& e) {
     WARN("perf events unavailable, not checked: " << e.what());
   }
@@ -139,9 +143,19 @@ TEST_CASE("the tracker sees a command's mappings from its exec, its threads and 
   close(go[1]);
   int st = 0;
   REQUIRE(waitpid(child, &st, 0) == child);
-  unlink(record_path.c_str());
   REQUIRE(WIFEXITED(st));
   REQUIRE(WEXITSTATUS(st) == 0);
+  *pid = child;
+  return tracker;
+}
+
+}  // namespace
+
+TEST_CASE("the tracker sees a command's mappings from its exec, its threads and its forks") {
+  std::string record_path = "/tmp/lockkit-mmap-tracker-test." + std::to_string(getpid());
+  pid_t child = 0;
+  auto tracker = run_followed({std::string(WORKLOAD_DIR) + "/shortlived", record_path, "2"}, 16, &child);
+  unlink(record_path.c_str());
   if (!tracker) return;
 
   ProcessSymbolizer sym(child);
@@ -173,4 +187,15 @@ TEST_CASE("the tracker sees a command's mappings from its exec, its threads and 
   CHECK(threads == 1);  // one pthread_create
   CHECK(forks == 2);
   CHECK(tracker->read().empty());  // the rings were freed
+}
+
+TEST_CASE("records a full ring could not hold are counted as lost") {
+  pid_t child = 0;
+  // 200 short commands: forks, execs and their mappings, far more than one page holds.
+  auto tracker = run_followed({"/bin/sh", "-c", "i=0; while [ $i -lt 200 ]; do /bin/true; i=$((i+1)); done"}, 1, &child);
+  if (!tracker) return;
+  uint64_t lost = 0;
+  for (auto& r : tracker->read())
+    if (auto* l = std::get_if<LostRecord>(&r.what)) lost += l->lost;
+  CHECK(lost > 0);
 }
