@@ -11,8 +11,6 @@
 #include <sys/types.h>
 
 #include <cstdint>
-#include <functional>
-#include <map>
 #include <memory>
 #include <set>
 #include <string>
