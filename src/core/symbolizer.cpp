@@ -53,23 +53,28 @@ std::vector<MappedModule> modules_from_maps(const std::string& maps_text, const 
     for (auto& m : out)
       if (m.path == path) known = true;
     if (known) continue;  // the first mapping of a file fixes its bias
-    std::shared_ptr<const ElfFile> elf;
-    try {
-      elf = ElfFile::open_cached(root + path);
-    } catch (const ToolError&) {
-      continue;  // not ELF (locale archives, fonts, ...)
-    }
-    uint64_t vaddr = 0;
-    if (!elf->offset_to_vaddr(off, &vaddr)) continue;
-    MappedModule m;
-    m.path = path;
-    m.elf = elf;
-    m.bias = elf->is_shared_or_pie() ? start - vaddr : 0;
-    m.lo = elf->min_vaddr() + m.bias;
-    m.hi = elf->max_vaddr() + m.bias;
-    out.push_back(std::move(m));
+    if (auto m = module_from_mapping(path, start, off, root)) out.push_back(std::move(*m));
   }
   return out;
+}
+
+std::optional<MappedModule> module_from_mapping(const std::string& path, uint64_t start, uint64_t file_offset,
+                                                const std::string& root) {
+  std::shared_ptr<const ElfFile> elf;
+  try {
+    elf = ElfFile::open_cached(root + path);
+  } catch (const ToolError&) {
+    return std::nullopt;  // not ELF (locale archives, fonts, ...), or gone
+  }
+  uint64_t vaddr = 0;
+  if (!elf->offset_to_vaddr(file_offset, &vaddr)) return std::nullopt;
+  MappedModule m;
+  m.path = path;
+  m.elf = elf;
+  m.bias = elf->is_shared_or_pie() ? start - vaddr : 0;
+  m.lo = elf->min_vaddr() + m.bias;
+  m.hi = elf->max_vaddr() + m.bias;
+  return m;
 }
 
 ProcessSymbolizer::ProcessSymbolizer(pid_t pid) : pid_(pid) {}

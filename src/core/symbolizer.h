@@ -54,6 +54,13 @@ std::vector<Frame> resolve_return_addresses(const std::vector<uint64_t>& ips,
 // (see process_root()): a process in another mount namespace or chroot names paths of its own.
 std::vector<MappedModule> modules_from_maps(const std::string& maps_text, const std::string& root = "");
 
+// The module of one file mapping: `path` as the process names it, mapped at runtime address `start`
+// from `file_offset` in the file (opened under `root`). A PIE or shared object is biased by
+// start - vaddr(file_offset); an executable linked at a fixed address is not. Nullopt when the file
+// is not ELF or the offset is in none of its load segments.
+std::optional<MappedModule> module_from_mapping(const std::string& path, uint64_t start, uint64_t file_offset,
+                                                const std::string& root = "");
+
 class ProcessSymbolizer {
  public:
   explicit ProcessSymbolizer(pid_t pid);

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "core/elf.h"
+#include "core/mmap_tracker.h"
 #include "core/output.h"
 #include "core/process.h"
 #include "core/session.h"
@@ -120,8 +121,8 @@ std::string clock_now() {
 
 class Tracer {
  public:
-  Tracer(const Options& o, Session& s, Target& t, const BreakpointCheck& check)
-      : o_(o), s_(s), target_(t), check_(check), sym_(t.pid()), namer_(s.stack_maps()) {
+  Tracer(const Options& o, Session& s, Target& t, const BreakpointCheck& check, TargetMappings& mappings)
+      : o_(o), s_(s), target_(t), check_(check), mappings_(mappings), sym_(t.pid()), namer_(s.stack_maps()) {
     stats_fd_ = s.map_fd("stats");
     hists_fd_ = s.map_fd("hists");
     inits_fd_ = s.map_fd("inits");
@@ -135,8 +136,10 @@ class Tracer {
     };
   }
 
-  // Keeps the address-space snapshot current while the target lives.
+  // Takes in every mapping the target made since the last call, and keeps the address-space
+  // snapshot current while the target lives (it covers what was mapped before tracing started).
   void refresh_maps() {
+    mappings_.poll(sym_);
     if (target_.running_program()) sym_.refresh();
   }
 
@@ -166,6 +169,7 @@ class Tracer {
     r.duration_s = duration_s;
     add_drops(r.diag, read_counters(drops_fd_, LK_DROP_MAX));
     for (auto& w : warnings_) r.diag.warn(w);
+    mappings_.add_to(r.diag);  // lost mapping records, forked children
     // A breakpoint that vanished from the target means calls went unseen: say so, never hide it.
     for (auto& fn : lost_probes_)
       r.diag.warn(fmt::format("the breakpoint on {} went missing from pid {}: calls to it were not all seen",
@@ -186,6 +190,7 @@ class Tracer {
   Session& s_;
   Target& target_;
   const BreakpointCheck& check_;
+  TargetMappings& mappings_;
   std::set<std::string> lost_probes_;
   std::vector<std::string> warnings_;
   ProcessSymbolizer sym_;
@@ -228,6 +233,9 @@ class LockstatTool : public Tool {
   }
 
   void attach(Session& session, Target* t) override {
+    // Before the command is released: its mappings are seen from its exec on.
+    mappings_ = std::make_unique<TargetMappings>(
+        name(), t->pid(), t->spawned() ? MmapTracker::Start::OnExec : MmapTracker::Start::Now);
     auto lib = resolve_pthread_library(t->spawned() ? 0 : t->pid(), t->exe(), o_.binary);
     lib_ = lib.path;
     attacher_ = std::make_unique<Attacher>(session, lib_, lib.static_program, t->pid());
@@ -247,7 +255,7 @@ class LockstatTool : public Tool {
   }
 
   void arm(Session& session, Target* t) override {
-    tracer_ = std::make_unique<Tracer>(o_, session, *t, attacher_->check());
+    tracer_ = std::make_unique<Tracer>(o_, session, *t, attacher_->check(), *mappings_);
     if (!spin_warning_.empty()) tracer_->warn(spin_warning_);
     uint32_t zero = 0, one = 1;
     session.update("armed", zero, one);
@@ -276,6 +284,7 @@ class LockstatTool : public Tool {
   // Probes are detached first (the target is back to full speed, and the maps no longer change
   // while they are read), then the final report.
   void finish(Session&, const RunEnd& e) override {
+    tracer_->refresh_maps();  // the last mappings, before any stack is named
     Snapshot last = tracer_->read();
     interval_no_++;
     print_text(last, e.stop_ns, true);
@@ -310,6 +319,7 @@ class LockstatTool : public Tool {
   std::string lib_;
   std::string spin_warning_;
   std::unique_ptr<Attacher> attacher_;
+  std::unique_ptr<TargetMappings> mappings_;
   std::unique_ptr<Tracer> tracer_;
   Target* target_ = nullptr;
   uint64_t start_ns_ = 0, interval_start_ = 0;

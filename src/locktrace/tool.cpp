@@ -10,6 +10,7 @@
 #include <optional>
 #include <tuple>
 
+#include "core/mmap_tracker.h"
 #include "core/output.h"
 #include "core/process.h"
 #include "core/session.h"
@@ -69,10 +70,17 @@ class Tracer {
     dbg_fd_ = s.map_fd("dbg");
   }
 
-  void follow(uint32_t pid) { symbols_.get(pid); }
+  // With -p: the process's mappings are also taken from the kernel's records as it makes them.
+  void follow(uint32_t pid, TargetMappings* mappings) {
+    symbols_.get(pid);
+    pid_ = pid;
+    mappings_ = mappings;
+  }
 
-  // Snapshots the address spaces of the processes seen so far.
+  // Takes in the traced process's new mappings, and snapshots the address spaces of the processes
+  // seen so far.
   void refresh() {
+    if (mappings_) mappings_->poll(symbols_.get(pid_));
     std::vector<uint32_t> seen;
     for (auto& [pid, one] : read_map<uint32_t, uint32_t>(pids_fd_, false)) seen.push_back(pid);
     symbols_.refresh(seen);
@@ -110,6 +118,8 @@ class Tracer {
   }
 
   int stats_fd_, errs_fd_, hists_fd_, pids_fd_, calls_fd_, drops_fd_, dbg_fd_;
+  uint32_t pid_ = 0;
+  TargetMappings* mappings_ = nullptr;
   Symbols symbols_;
   std::unique_ptr<StackNamer> namer_;
 };
@@ -151,6 +161,7 @@ class LocktraceTool : public Tool {
   }
 
   void attach(Session& session, Target*) override {
+    if (pid_) mappings_ = std::make_unique<TargetMappings>(name(), pid_, MmapTracker::Start::Now);
     // Switches and exits first: every call whose enter is recorded then has its exit and switches seen.
     session.attach_tracepoint("sched:sched_switch", "on_switch");
     session.attach_tracepoint("syscalls:sys_exit_futex", "futex_exit");
@@ -169,7 +180,7 @@ class LocktraceTool : public Tool {
 
   void arm(Session& session, Target*) override {
     tracer_ = std::make_unique<Tracer>(session);
-    if (pid_) tracer_->follow(uint32_t(pid_));
+    if (pid_) tracer_->follow(uint32_t(pid_), mappings_.get());
     if (o_.tid)
       std::cerr << fmt::format("Tracing tid {} of pid {}, Ctrl+C to quit.\n", o_.tid, pid_);
     else if (pid_)
@@ -182,6 +193,7 @@ class LocktraceTool : public Tool {
   void tick(uint64_t) override { tracer_->refresh(); }
 
   void finish(Session&, const RunEnd& e) override {
+    tracer_->refresh();  // the last mappings, before any stack is named
     Snapshot snap = tracer_->read();
     std::vector<Row> rows = build_rows(snap, tracer_->resolver());
     sort_rows(rows);
@@ -189,6 +201,7 @@ class LocktraceTool : public Tool {
     std::vector<uint64_t> drops = tracer_->drops(), dbg = tracer_->debug();
     uint64_t unfinished = tracer_->unfinished();
     Diagnostics diag = diagnostics(drops, lost_stack_rows(rows));
+    if (mappings_) mappings_->add_to(diag);  // lost mapping records, forked children
     if (o_.format == Format::Csv) {
       write_csv(out_.stream(), rows);
     } else {
@@ -216,6 +229,7 @@ class LocktraceTool : public Tool {
   pid_t pid_ = 0;
   bool futex2_ = false, waitv_ = false;
   int64_t state_mask_ = 0;
+  std::unique_ptr<TargetMappings> mappings_;
   std::unique_ptr<Tracer> tracer_;
 };
 
