@@ -191,7 +191,6 @@ void ElfFile::load(const std::vector<std::string>& debug_dirs) {
   build_id_ = hex_build_id(elf);
   std::set<std::pair<std::string, uint64_t>> seen;
   read_symbols(elf, true, seen, all_);
-  own_symbols_ = all_.size();
   merge_debug_file(elf, debug_dirs);
   elf_end(elf);
   for (size_t i = 0; i < all_.size(); i++) {
@@ -199,9 +198,11 @@ void ElfFile::load(const std::vector<std::string>& debug_dirs) {
     (all_[i].is_function ? functions_ : objects_).push_back(all_[i]);
   }
   auto by_addr = [](const ElfSymbol& a, const ElfSymbol& b) {
-    // Prefer sized symbols and global-looking names among aliases.
+    // Among aliases (the last one wins) prefer sized symbols, then the file's own (exported) names
+    // over the debug file's local ones (_rtld_global, not _rtld_local), then shorter names.
     if (a.addr != b.addr) return a.addr < b.addr;
     if (a.size != b.size) return a.size < b.size;
+    if (a.from_debug_file != b.from_debug_file) return a.from_debug_file;
     return a.name.size() > b.name.size();
   };
   std::sort(functions_.begin(), functions_.end(), by_addr);
@@ -253,7 +254,9 @@ void ElfFile::merge_debug_file(Elf* elf, const std::vector<std::string>& debug_d
     if (why.empty()) {
       std::set<std::pair<std::string, uint64_t>> seen;
       for (auto& sym : all_) seen.insert({sym.name, sym.addr});
+      size_t first = all_.size();
       read_symbols(debug, false, seen, all_);
+      for (size_t i = first; i < all_.size(); i++) all_[i].from_debug_file = true;
       debug_file_ = found;
     } else {
       debug_refused_ = found + ": " + why;
@@ -270,7 +273,7 @@ std::vector<ElfSymbol> ElfFile::find(const std::string& name) const {
   std::vector<ElfSymbol> own, debug;
   auto range = by_name_.equal_range(name);
   for (auto it = range.first; it != range.second; ++it)
-    (it->second < own_symbols_ ? own : debug).push_back(all_[it->second]);
+    (all_[it->second].from_debug_file ? debug : own).push_back(all_[it->second]);
   std::vector<ElfSymbol> out = own.empty() ? debug : own;
   std::sort(out.begin(), out.end(), [](const ElfSymbol& a, const ElfSymbol& b) { return a.addr < b.addr; });
   return out;

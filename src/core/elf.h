@@ -20,6 +20,7 @@ struct ElfSymbol {
   uint64_t addr = 0;  // virtual address as linked
   uint64_t size = 0;
   bool is_function = false;  // STT_FUNC / STT_GNU_IFUNC; otherwise STT_OBJECT / STT_TLS
+  bool from_debug_file = false;  // read from the separate debug file, not the file itself
 };
 
 struct LoadSegment {
@@ -73,7 +74,6 @@ class ElfFile {
   std::vector<ElfSymbol> objects_;    // sorted by address
   std::multimap<std::string, size_t> by_name_;  // name -> index into all_
   std::vector<ElfSymbol> all_;  // the file's own symbols, then the debug file's
-  size_t own_symbols_ = 0;      // all_[0, own_symbols_) are the file's own
   std::string build_id_, debug_file_, debug_refused_;
   void load(const std::vector<std::string>& debug_dirs);
   void merge_debug_file(::Elf* elf, const std::vector<std::string>& debug_dirs);
