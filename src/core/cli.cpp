@@ -1,7 +1,11 @@
 #include "core/cli.h"
 
 #include <fmt/format.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 
+#include <algorithm>
 #include <cctype>
 #include <iostream>
 #include <map>
@@ -148,8 +152,11 @@ cxxopts::ParseResult parse_arguments(cxxopts::Options& spec, const std::vector<s
   std::vector<const char*> argv;
   for (auto& a : options) argv.push_back(a.c_str());
   cxxopts::ParseResult res = spec.parse(int(argv.size()), argv.data());
+  auto repeatable = [](const cxxopts::HelpOptionDetails& d) {
+    return d.l.size() == 1 && d.l[0] == "debug-dir";
+  };
   for (auto& d : group.options)
-    if (!d.is_boolean && given[&d] > 1)
+    if (!d.is_boolean && given[&d] > 1 && !repeatable(d))
       throw UsageError(fmt::format("{} given more than once: give it once", option_display(d)));
   return res;
 }
@@ -212,6 +219,13 @@ void add_stack_storage_option(cxxopts::Options& spec, const std::string& help, s
   spec.add_options()("stack-storage-size", help, cxxopts::value<std::string>()->default_value(std::to_string(default_n)), "N");
 }
 
+void add_debug_dir_option(cxxopts::Options& spec) {
+  spec.add_options()("debug-dir",
+                     "also look for separate debug files (by build-id or debuglink) in DIR, before "
+                     "/usr/lib/debug; repeatable, or DIR:DIR...",
+                     cxxopts::value<std::vector<std::string>>(), "DIR");
+}
+
 void add_duration_positional(cxxopts::Options& spec, const std::string& help) {
   spec.add_options()("duration", help, cxxopts::value<std::vector<std::string>>());
   spec.parse_positional({"duration"});
@@ -227,6 +241,25 @@ pid_t tid_option(const cxxopts::ParseResult& res) {
 
 size_t stack_storage_option(const cxxopts::ParseResult& res) {
   return size_t(parse_positive(res["stack-storage-size"].as<std::string>(), "--stack-storage-size", 1 << 20));
+}
+
+std::vector<std::string> debug_dirs_option(const cxxopts::ParseResult& res) {
+  std::vector<std::string> out;
+  if (!res.count("debug-dir")) return out;
+  for (auto& given : res["debug-dir"].as<std::vector<std::string>>()) {
+    if (given.empty()) throw UsageError("--debug-dir needs a directory");
+    for (auto& dir : split(given, ':')) {
+      if (dir.empty()) continue;  // "a::b", a trailing ':'
+      struct stat st;
+      if (::stat(dir.c_str(), &st) != 0)
+        throw UsageError(fmt::format("--debug-dir {}: {}", dir, errno_text(errno)));
+      if (!S_ISDIR(st.st_mode)) throw UsageError(fmt::format("--debug-dir {}: not a directory", dir));
+      char buf[PATH_MAX];
+      std::string abs = ::realpath(dir.c_str(), buf) ? std::string(buf) : dir;
+      if (std::find(out.begin(), out.end(), abs) == out.end()) out.push_back(abs);
+    }
+  }
+  return out;
 }
 
 double duration_positional(const cxxopts::ParseResult& res) {

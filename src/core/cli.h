@@ -34,7 +34,7 @@ bool is_negative_number(const std::string& arg);
 // - a negative number standing alone ("-p 1 -5"): cxxopts would read it as option '5'; it is
 //   passed on as a positional value, whose own check then names it ("invalid duration '-5'").
 // Then an option that takes a value given more than once is a usage error (the first one would
-// be silently lost).
+// be silently lost), except the options meant to be repeated (--debug-dir).
 cxxopts::ParseResult parse_arguments(cxxopts::Options& spec, const std::vector<std::string>& args);
 
 // The one positional value `name` (e.g. "duration"), or nullopt when none was given. A second
@@ -54,14 +54,20 @@ long long parse_positive(const std::string& s, const std::string& what, long lon
 // Options every tool shares, declared once and read back typed:
 //   -p/--pid PID, and (with a non-empty `tid_help`) -t/--tid TID;
 //   --stack-storage-size N (distinct stacks BPF can keep, 1..2^20);
+//   --debug-dir DIR (repeatable, or DIR:DIR...): directories searched for separate debug files
+//   (DIR/.build-id/xx/rest.debug, DIR/<file's directory>/<debuglink>) before the default places;
 //   the positional duration in seconds.
 void add_target_options(cxxopts::Options& spec, const std::string& pid_help, const std::string& tid_help = "");
 void add_stack_storage_option(cxxopts::Options& spec, const std::string& help, size_t default_n);
+void add_debug_dir_option(cxxopts::Options& spec);
 void add_duration_positional(cxxopts::Options& spec, const std::string& help);
 // 0 when not given.
 pid_t pid_option(const cxxopts::ParseResult& res);
 pid_t tid_option(const cxxopts::ParseResult& res);
 size_t stack_storage_option(const cxxopts::ParseResult& res);
+// The --debug-dir directories in the order given, made absolute; one that is not a directory is a
+// usage error. Empty when not given.
+std::vector<std::string> debug_dirs_option(const cxxopts::ParseResult& res);
 // 0 (until stopped) when not given.
 double duration_positional(const cxxopts::ParseResult& res);
 

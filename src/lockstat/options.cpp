@@ -77,7 +77,9 @@ Options parse_options(int argc, char** argv) {
     ;
   add_stack_storage_option(spec, "number of distinct stacks BPF can store", 16384);
   spec.add_options()
-    ("binary", "library or static executable holding the pthread functions", cxxopts::value<std::string>(), "PATH")
+    ("binary", "library or static executable holding the pthread functions", cxxopts::value<std::string>(), "PATH");
+  add_debug_dir_option(spec);
+  spec.add_options()
     ("h,help", "show this help");
   // clang-format on
   add_duration_positional(spec, "seconds to trace");
@@ -150,6 +152,7 @@ Options parse_options(int argc, char** argv) {
     throw UsageError(fmt::format("--json and --folded cannot both write to '{}'", o.json));
   o.stack_depth = size_t(parse_integer(res["stack-depth"].as<std::string>(), "--stack-depth", 0, 127));
   o.stack_storage = stack_storage_option(res);
+  o.debug_dirs = debug_dirs_option(res);
   if (res.count("binary")) {
     o.binary = res["binary"].as<std::string>();
     if (o.binary.empty()) throw UsageError("--binary needs a path");

@@ -31,6 +31,7 @@ struct Options {
   size_t stack_depth = 0;            // 0 = whole stacks
   size_t stack_storage = 16384;
   std::string binary;
+  std::vector<std::string> debug_dirs;  // --debug-dir, absolute, searched before the defaults
   bool help = false;
   std::string help_text;
 };

@@ -213,6 +213,7 @@ class LockstatTool : public Tool {
     topt_.sort_name = o_.sort_name;
     topt_.per_thread_hists = o_.per_thread;
     topt_.stack_depth = o_.stack_depth;
+    ElfFile::set_debug_dirs(o_.debug_dirs);
   }
 
   const char* name() const override { return "lockstat"; }

@@ -16,7 +16,7 @@ Options parse_options(int argc, char** argv) {
   cxxopts::Options spec("locktrace", "Trace kernel futex events and collect per-lock stats.");
   spec.custom_help(
       "[-h] [-p PID] [-t TID] [-d] [--hist HIST] [--stack-storage-size STACK_STORAGE_SIZE] "
-      "[-o FILE] [--format csv|json]");
+      "[-o FILE] [--format csv|json] [--debug-dir DIR]");
   spec.positional_help("[duration]");
   spec.set_width(100);
   add_target_options(spec, "the PID to trace; if not specified, trace all",
@@ -28,7 +28,9 @@ Options parse_options(int argc, char** argv) {
   add_stack_storage_option(spec, "the number of unique stack traces that can be stored and displayed", 1024);
   spec.add_options()
     ("o,output", "write the CSV (or JSON) to FILE instead of stdout", cxxopts::value<std::string>()->default_value("-"), "FILE")
-    ("format", "output format: csv or json", cxxopts::value<std::string>()->default_value("csv"), "FORMAT")
+    ("format", "output format: csv or json", cxxopts::value<std::string>()->default_value("csv"), "FORMAT");
+  add_debug_dir_option(spec);
+  spec.add_options()
     ("h,help", "show this help");
   // clang-format on
   add_duration_positional(spec, "duration of trace, in seconds");
@@ -54,6 +56,7 @@ Options parse_options(int argc, char** argv) {
     if (o.hist.empty()) throw UsageError("--hist needs a file name (or -)");
   }
   o.stack_storage = stack_storage_option(res);
+  o.debug_dirs = debug_dirs_option(res);
   o.output = res["output"].as<std::string>();
   if (o.output.empty()) throw UsageError("-o needs a file name (or -)");
   std::string f = res["format"].as<std::string>();

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 namespace lockkit::locktrace {
 
@@ -19,6 +20,7 @@ struct Options {
   size_t stack_storage = 1024;
   std::string output = "-";
   Format format = Format::Csv;
+  std::vector<std::string> debug_dirs;  // --debug-dir, absolute, searched before the defaults
   bool help = false;
   std::string help_text;
 };

@@ -130,6 +130,7 @@ class LocktraceTool : public Tool {
     // Outputs first: a bad path fails before anything is attached.
     if (!o_.hist.empty()) hist_out_ = std::make_unique<OutputFile>(o_.hist);
     pid_ = resolve_target_ids(o_.pid, o_.tid).pid;  // with -t: the thread's process
+    ElfFile::set_debug_dirs(o_.debug_dirs);
   }
 
   const char* name() const override { return "locktrace"; }

@@ -187,3 +187,35 @@ TEST_CASE("integers outside their range name the bound") {
   CHECK_THAT(usage_message([] { parse_integer("99999999999999999999999", "N", 1, 10); }), Contains("must be at most 10"));
   CHECK_THAT(usage_message([] { parse_integer("ten", "N", 1, 10); }), Contains("expected a whole number"));
 }
+
+namespace {
+
+cxxopts::ParseResult parse_debug_dirs(std::vector<std::string> args) {
+  cxxopts::Options spec("t", "test");
+  add_debug_dir_option(spec);
+  return parse_arguments(spec, Argv("t", std::move(args)).strings());
+}
+
+}  // namespace
+
+TEST_CASE("the debug directory option may be repeated and may list directories separated by colons") {
+  auto res = parse_debug_dirs({"--debug-dir", "/usr", "--debug-dir=/etc:/tmp", "--debug-dir", "/usr"});
+  CHECK(debug_dirs_option(res) == std::vector<std::string>{"/usr", "/etc", "/tmp"});
+  CHECK(debug_dirs_option(parse_debug_dirs({})).empty());
+}
+
+TEST_CASE("debug directories given are made absolute") {
+  char buf[4096];
+  REQUIRE(getcwd(buf, sizeof(buf)) != nullptr);
+  REQUIRE(chdir("/usr") == 0);
+  auto dirs = debug_dirs_option(parse_debug_dirs({"--debug-dir", "lib"}));
+  REQUIRE(chdir(buf) == 0);
+  CHECK(dirs == std::vector<std::string>{"/usr/lib"});
+}
+
+TEST_CASE("a debug directory that is not a directory is a usage error naming it") {
+  CHECK_THAT(usage_message([] { debug_dirs_option(parse_debug_dirs({"--debug-dir", "/no/such/dir"})); }),
+             Contains("--debug-dir /no/such/dir") && Contains("No such file"));
+  CHECK_THAT(usage_message([] { debug_dirs_option(parse_debug_dirs({"--debug-dir", "/proc/self/status"})); }),
+             Contains("not a directory"));
+}

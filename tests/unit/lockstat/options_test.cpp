@@ -158,3 +158,9 @@ TEST_CASE("a stack depth above the limit names the limit") {
 TEST_CASE("a stack storage size above the limit names the limit") {
   CHECK_THAT(usage_message({"-p", "1", "--stack-storage-size", "2000000"}), Contains("must be at most 1048576"));
 }
+
+TEST_CASE("debug directories reach the options, in order") {
+  CHECK(parse({"-p", "1", "--debug-dir", "/usr", "--debug-dir", "/etc"}).debug_dirs ==
+        std::vector<std::string>{"/usr", "/etc"});
+  CHECK(parse({"-p", "1"}).debug_dirs.empty());
+}

@@ -56,3 +56,7 @@ TEST_CASE("pid tid and duration still parse together") {
   CHECK(o.tid == 11);
   CHECK(o.duration_s == 2.5);
 }
+
+TEST_CASE("debug directories reach the options") {
+  CHECK(parse({"--debug-dir", "/usr:/etc"}).debug_dirs == std::vector<std::string>{"/usr", "/etc"});
+}
