@@ -208,6 +208,7 @@ class MklockstatTool : public Tool {
 
   void attach(Session& session, Target*) override {
     ksyms_ = KernelSymbols::load();
+    ksyms_loaded_ns_ = monotonic_ns();
     for (auto& name : o_.skip_comms) {
       mk_comm key = comm_key(name);
       uint8_t one = 1;
@@ -227,7 +228,7 @@ class MklockstatTool : public Tool {
     writer_ = std::make_unique<LogWriter>(
         out_.stream(),
         [this](int32_t id) {
-          auto frames = kernel_frames(read_stack(stacks_, id), [&](uint64_t a) { return ksyms_.resolve(a); });
+          auto frames = kernel_frames(read_stack(stacks_, id), [&](uint64_t a) { return kernel_frame(a); });
           if (frames.empty()) frames.push_back("[stack unavailable]");
           return frames;
         },
@@ -283,7 +284,25 @@ class MklockstatTool : public Tool {
   Options o_;
   OutputFile out_;
   Backend backend_ = Backend::Tracepoint;
+  // Code loaded at run time (BPF programs of any tracer, modules) enters kallsyms after we read
+  // it: an address there that does not resolve re-reads kallsyms, at most once a second.
+  Frame kernel_frame(uint64_t addr) {
+    Frame f = ksyms_.resolve(addr);
+    constexpr uint64_t kRuntimeCode = 0xffffffffc0000000ull;
+    uint64_t now = monotonic_ns();
+    if (!f.resolved() && addr >= kRuntimeCode && now - ksyms_loaded_ns_ > 1000000000ull) {
+      try {
+        ksyms_ = KernelSymbols::load();
+      } catch (const ToolError&) {
+      }
+      ksyms_loaded_ns_ = now;
+      f = ksyms_.resolve(addr);
+    }
+    return f;
+  }
+
   KernelSymbols ksyms_;
+  uint64_t ksyms_loaded_ns_ = 0;
   Session* session_ = nullptr;
   int periods_fd_ = -1, counters_fd_ = -1;
   StackMaps stacks_;

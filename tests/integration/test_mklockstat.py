@@ -173,6 +173,10 @@ class SystemWide(unittest.TestCase):
         for sid, (_, frames) in self.log.stacks.items():
             self.assertTrue(frames, f"stack {sid} has no frames")
             for frame in frames:
+                # Kernel text always has a name. Code loaded at run time (another tracer's BPF
+                # programs, modules) may be gone before it could be named: not this test's concern.
+                if re.fullmatch(r"\[unknown\] 0x([0-9a-f]+)", frame) and int(frame[12:], 16) >= 0xffffffffc0000000:
+                    continue
                 self.assertRegex(frame, FRAME_RE)
 
     def test_every_wait_counted_in_bpf_is_in_exactly_one_sample(self):
