@@ -43,14 +43,6 @@ std::string bounded_string(const uint8_t* p, const uint8_t* end) {
   return std::string(reinterpret_cast<const char*>(p), size_t((nul ? nul : end) - p));
 }
 
-std::string readlink_str(const std::string& p) {
-  char buf[PATH_MAX];
-  ssize_t n = readlink(p.c_str(), buf, sizeof(buf) - 1);
-  if (n < 0) return "";
-  buf[n] = '\0';
-  return buf;
-}
-
 std::vector<pid_t> threads_of(pid_t pid) {
   std::vector<pid_t> out;
   DIR* d = opendir(fmt::format("/proc/{}/task", pid).c_str());

@@ -34,14 +34,6 @@ sigset_t stop_set() {
 
 int open_pidfd(pid_t pid) { return int(syscall(SYS_pidfd_open, pid, 0)); }
 
-std::string readlink_str(const std::string& p) {
-  char buf[PATH_MAX];
-  ssize_t n = readlink(p.c_str(), buf, sizeof(buf) - 1);
-  if (n < 0) return "";
-  buf[n] = '\0';
-  return buf;
-}
-
 bool defines_function(const std::string& path, const std::string& fn) {
   try {
     for (auto& s : ElfFile::open_cached(path)->find(fn))

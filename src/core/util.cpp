@@ -3,9 +3,11 @@
 #include <cxxabi.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cctype>
 #include <cerrno>
+#include <climits>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -70,6 +72,15 @@ std::string basename_of(const std::string& path) {
 }
 
 std::string errno_text(int err) { return std::strerror(err); }
+
+std::string readlink_str(const std::string& p) {
+  char buf[PATH_MAX];
+  ssize_t n = readlink(p.c_str(), buf, sizeof(buf) - 1);
+  if (n < 0) return "";
+  buf[n] = '\0';
+  return buf;
+}
+
 
 std::optional<long long> parse_int(const std::string& s) {
   // Decimal only: "010" is ten, not eight. No leading blanks (strtoll would skip them).

@@ -34,6 +34,8 @@ bool starts_with(const std::string& s, const std::string& prefix);
 bool ends_with(const std::string& s, const std::string& suffix);
 std::string basename_of(const std::string& path);
 std::string errno_text(int err);
+// The target of symbolic link `path`, or "" when it cannot be read.
+std::string readlink_str(const std::string& path);
 
 // Strict number parsing for command-line values: the whole string must be a number in range.
 std::optional<long long> parse_int(const std::string& s);
