@@ -165,16 +165,24 @@ int Session::load_uprobe_program(const std::string& fn) {
     return fd;
   };
   if (uprobe_mode_ == UprobeMode::Unknown) {
-    int fd = load(kAttachUprobeMulti);
     // LOCKKIT_UPROBE_MECHANISM=perf takes the path of kernels without uprobe-multi links (tests).
     const char* forced = std::getenv("LOCKKIT_UPROBE_MECHANISM");
     bool perf_only = forced && std::string(forced) == "perf";
-    if (!perf_only && uprobe_multi_supported(fd)) {
+    int fd = -1;
+    if (!perf_only) {
+      try {
+        fd = load(kAttachUprobeMulti);
+      } catch (const ToolError&) {  // a kernel that refuses the attach type at load
+        bpf_->unload_func(fn);
+        fd = -1;
+      }
+    }
+    if (fd >= 0 && uprobe_multi_supported(fd)) {
       uprobe_mode_ = UprobeMode::Multi;
       return fd;
     }
     uprobe_mode_ = UprobeMode::Perf;
-    bpf_->unload_func(fn);
+    if (fd >= 0) bpf_->unload_func(fn);
   }
   return load(uprobe_mode_ == UprobeMode::Multi ? kAttachUprobeMulti : -1);
 }
