@@ -52,12 +52,8 @@ class NoFramePointers(unittest.TestCase):
             self.assertTrue(s["frames"][1].startswith("place_order+"), s["frames"])
         self.assertLessEqual(len(stacks), 2, [s["frames"] for s in stacks])
 
-    def test_acquisitions_per_thread_are_exact(self):
-        lock = self.lock("orders_lock")
-        for rec in self.record["contend"]:
-            t = next(t for t in lock["threads"] if t["tid"] == rec["tid"])
-            self.assertEqual(t["acquisitions"], rec["orders_acquisitions"])
-
+    def test_every_count_lockwork_recorded_is_exact(self):
+        lk.assert_lockwork_counts(self, self.report, self.record)
 
 if __name__ == "__main__":
     lk.main()

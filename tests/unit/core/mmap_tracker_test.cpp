@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "../unavailable.h"
 #include "core/mmap_tracker.h"
 #include "core/symbolizer.h"
 #include "core/util.h"
@@ -137,7 +138,7 @@ std::unique_ptr<MmapTracker> run_followed(const std::vector<std::string>& argv, 
   try {
     tracker = std::make_unique<MmapTracker>(child, MmapTracker::Start::OnExec, ring_pages);
   } catch (const ToolError& e) {
-    WARN("perf events unavailable, not checked: " << e.what());
+    LOCKKIT_UNAVAILABLE("perf events unavailable: " << e.what());
   }
   REQUIRE(write(go[1], "g", 1) == 1);
   close(go[1]);

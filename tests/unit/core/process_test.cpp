@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include "../unavailable.h"
+
 #include <dirent.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -129,7 +131,7 @@ TEST_CASE("no tid leaves the pid as given") {
 TEST_CASE("attaching to a kernel thread is refused by default and names it") {
   pid_t k = find_kernel_thread();
   if (!k) {
-    WARN("no kernel thread visible in /proc here; nothing to check");
+    LOCKKIT_UNAVAILABLE("no kernel thread visible in /proc here");
     return;
   }
   try {
@@ -144,7 +146,7 @@ TEST_CASE("attaching to a kernel thread is refused by default and names it") {
 TEST_CASE("attaching to a kernel thread is allowed when asked for") {
   pid_t k = find_kernel_thread();
   if (!k) {
-    WARN("no kernel thread visible in /proc here; nothing to check");
+    LOCKKIT_UNAVAILABLE("no kernel thread visible in /proc here");
     return;
   }
   Target t = Target::attach(k, KernelThreads::Allow);
@@ -204,7 +206,7 @@ TEST_CASE("a dynamic program's pthread functions are in a shared library, not in
 TEST_CASE("a statically linked program holds its own pthread functions") {
   std::string exe = std::string(WORKLOAD_DIR) + "/lockwork-static";
   if (!path_exists(exe)) {
-    WARN("lockwork-static not built (no static C library)");
+    LOCKKIT_UNAVAILABLE("lockwork-static not built (no static C library)");
     return;
   }
   auto lib = resolve_pthread_library(0, exe, "");
@@ -217,7 +219,7 @@ TEST_CASE("a statically linked program holds its own pthread functions") {
 TEST_CASE("a stripped static program is an error, not a silent trace of another libc") {
   std::string exe = std::string(WORKLOAD_DIR) + "/lockwork-static";
   if (!path_exists(exe)) {
-    WARN("lockwork-static not built (no static C library)");
+    LOCKKIT_UNAVAILABLE("lockwork-static not built (no static C library)");
     return;
   }
   char dir[] = "/tmp/lockkit-strip-XXXXXX";
