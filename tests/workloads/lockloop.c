@@ -1,12 +1,14 @@
-/* lockloop MODE NTHREADS: a loop whose speed shows whether a tracer is still attached, for the
- * fault tests. Runs until stdin reaches end of file.
+/* lockloop MODE NTHREADS [SECONDS]: a loop whose speed shows whether a tracer is still attached, for
+ * the fault tests and the benchmark. Runs until stdin reaches end of file, or for SECONDS when given
+ * (stdin is then not read).
  *
  *   mutex  each thread locks and unlocks one shared pthread mutex (uprobes slow this ~1000x)
  *   futex  each thread calls futex(FUTEX_WAKE) on a word nobody waits on (a cheap system call)
  *   mmap   each thread maps, touches and unmaps one page (kernel mmap_lock traffic)
  *
  * Prints "pid P" first, then, every 100 ms, one line "ops N ns T": the loop iterations of all
- * threads in that window and its length in nanoseconds (CLOCK_MONOTONIC). */
+ * threads in that window and its length in nanoseconds (CLOCK_MONOTONIC). At the end, "total ops N ns
+ * T": every iteration of the run and the time from starting the threads to joining them. */
 #define _GNU_SOURCE
 #include <linux/futex.h>
 #include <poll.h>
@@ -61,8 +63,9 @@ static void *worker(void *arg) {
 }
 
 int main(int argc, char **argv) {
-  int n = argc == 3 ? atoi(argv[2]) : 0;
-  if (argc != 3 || n <= 0 || n > MAX_THREADS) goto usage;
+  int n = argc == 3 || argc == 4 ? atoi(argv[2]) : 0;
+  double seconds = argc == 4 ? atof(argv[3]) : 0;
+  if (n <= 0 || n > MAX_THREADS || (argc == 4 && !(seconds > 0 && seconds <= 3600))) goto usage;
   if (strcmp(argv[1], "mutex") == 0) mode = 0;
   else if (strcmp(argv[1], "futex") == 0) mode = 1;
   else if (strcmp(argv[1], "mmap") == 0) mode = 2;
@@ -70,11 +73,14 @@ int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   printf("pid %d\n", (int)getpid());
   pthread_t t[MAX_THREADS];
+  uint64_t run_start = now_ns();
   for (int i = 0; i < n; i++) pthread_create(&t[i], NULL, worker, NULL);
   uint64_t window_start = now_ns();
   long last = 0;
   for (;;) {
-    struct pollfd pfd = {0, POLLIN, 0};
+    /* With SECONDS, fd -1 makes poll a plain 100 ms sleep. */
+    struct pollfd pfd = {seconds > 0 ? -1 : 0, POLLIN, 0};
+    if (seconds > 0 && now_ns() - run_start >= (uint64_t)(seconds * 1e9)) break;
     if (poll(&pfd, 1, 100) > 0) {
       char buf[256];
       if (read(0, buf, sizeof(buf)) <= 0) break;
@@ -89,8 +95,9 @@ int main(int argc, char **argv) {
   }
   atomic_store(&stop, 1);
   for (int i = 0; i < n; i++) pthread_join(t[i], NULL);
+  printf("total ops %ld ns %llu\n", atomic_load(&ops), (unsigned long long)(now_ns() - run_start));
   return 0;
 usage:
-  fprintf(stderr, "usage: lockloop mutex|futex|mmap NTHREADS(1-%d)\n", MAX_THREADS);
+  fprintf(stderr, "usage: lockloop mutex|futex|mmap NTHREADS(1-%d) [SECONDS (at most 3600)]\n", MAX_THREADS);
   return 2;
 }
