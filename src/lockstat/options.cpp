@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "core/cli.h"
+#include "core/help.h"
 #include "core/util.h"
 
 namespace lockkit::lockstat {
@@ -79,19 +80,19 @@ Options parse_options(int argc, char** argv) {
   spec.add_options()
     ("binary", "library or static executable holding the pthread functions", cxxopts::value<std::string>(), "PATH");
   add_debug_dir_option(spec);
-  spec.add_options()
-    ("h,help", "show this help");
+  add_help_options(spec);
   // clang-format on
   add_duration_positional(spec, "seconds to trace");
 
   auto res = parse_arguments(spec, own);
-  o.help_text = spec.help() +
-                "\nExamples:\n"
-                "  lockstat -p 1234              # trace pid 1234 until it exits or Ctrl-C\n"
-                "  lockstat -p 1234 10           # trace for 10 seconds\n"
-                "  lockstat -s max_wait -n 5 -- ./app arg   # start ./app traced from its first instruction\n"
-                "  lockstat --json out.json --folded wait wait.folded -p 1234\n";
-  if (res.count("help")) {
+  HelpExtras extras;
+  extras.examples = {
+      {"lockstat -p 1234", "trace pid 1234 until it exits or Ctrl-C"},
+      {"lockstat -p 1234 10", "trace pid 1234 for 10 seconds"},
+      {"lockstat -s max_wait -n 5 -- ./app arg", "start ./app traced from its first instruction; 5 locks by max wait"},
+      {"lockstat --json out.json --folded wait wait.folded -p 1234", "also write JSON and folded wait stacks"},
+  };
+  if (help_requested(res, spec, extras, &o.help_text)) {
     o.help = true;
     return o;
   }

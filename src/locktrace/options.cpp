@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/cli.h"
+#include "core/help.h"
 #include "core/util.h"
 
 namespace lockkit::locktrace {
@@ -14,9 +15,6 @@ Options parse_options(int argc, char** argv) {
   Options o;
   reject_command("locktrace", argc, argv);
   cxxopts::Options spec("locktrace", "Trace kernel futex events and collect per-lock stats.");
-  spec.custom_help(
-      "[-h] [-p PID] [-t TID] [-d] [--hist HIST] [--stack-storage-size STACK_STORAGE_SIZE] "
-      "[-o FILE] [--format csv|json] [--debug-dir DIR]");
   spec.positional_help("[duration]");
   spec.set_width(100);
   add_target_options(spec, "the PID to trace; if not specified, trace all",
@@ -30,20 +28,20 @@ Options parse_options(int argc, char** argv) {
     ("o,output", "write the CSV (or JSON) to FILE instead of stdout", cxxopts::value<std::string>()->default_value("-"), "FILE")
     ("format", "output format: csv or json", cxxopts::value<std::string>()->default_value("csv"), "FORMAT");
   add_debug_dir_option(spec);
-  spec.add_options()
-    ("h,help", "show this help");
+  add_help_options(spec);
   // clang-format on
   add_duration_positional(spec, "duration of trace, in seconds");
+  spec.custom_help(option_summary(spec));
   auto res = parse_arguments(spec, std::vector<std::string>(argv, argv + argc));
-  o.help_text = spec.help() +
-                "\n  duration                      duration of trace, in seconds\n"
-                "\nExamples:\n"
-                "  locktrace                        # trace all processes until Ctrl-C\n"
-                "  locktrace -p 1234                # trace pid 1234 until it exits or Ctrl-C\n"
-                "  locktrace -p 1234 10             # trace pid 1234 for 10 seconds\n"
-                "  locktrace -p 1234 --hist h.txt   # also write per-lock histograms of blocked time\n"
-                "  locktrace -p 1234 --format json -o locks.json\n";
-  if (res.count("help")) {
+  HelpExtras extras;
+  extras.examples = {
+      {"locktrace", "trace all processes until Ctrl-C"},
+      {"locktrace -p 1234", "trace pid 1234 until it exits or Ctrl-C"},
+      {"locktrace -p 1234 10", "trace pid 1234 for 10 seconds"},
+      {"locktrace -p 1234 --hist h.txt", "also write per-lock histograms of blocked time"},
+      {"locktrace -p 1234 --format json -o locks.json", "write the per-lock statistics as JSON"},
+  };
+  if (help_requested(res, spec, extras, &o.help_text)) {
     o.help = true;
     return o;
   }

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "core/cli.h"
+#include "core/help.h"
 #include "core/util.h"
 #include "mklockstat/model.h"
 
@@ -43,19 +44,21 @@ Options parse_options(int argc, char** argv) {
   add_stack_storage_option(spec, "number of distinct kernel stacks BPF can store", 16384);
   spec.add_options()
     ("perf-pages", "perf buffer pages per CPU for finished periods (a power of two)", cxxopts::value<std::string>()->default_value("64"), "N")
-    ("dry-run", "compile the BPF program and load it into the kernel, attach nothing, exit")
-    ("h,help", "show this help");
+    ("dry-run", "compile the BPF program and load it into the kernel, attach nothing, exit");
+  add_help_options(spec);
   // clang-format on
   auto res = parse_arguments(spec, std::vector<std::string>(argv, argv + argc));
-  o.help_text = spec.help() +
-                "\nOutput (stdout or -o FILE), one line per (thread, lock, period) and one per stack:\n"
-                "  s,command,P<pid>_T<tid>,typename,lockaddr,starttime,diffsum,lockcount,stackid[,name]\n"
-                "  t,stackid,frame1,frame2,...\n"
-                "\nExamples:\n"
-                "  mklockstat --period 50 --time 10 > run.log\n"
-                "  mklockstat -p 1234 --names -o run.log       # until pid 1234 exits or 10 s\n"
-                "  mklockstat --time 0 --no-filter-monitors    # until Ctrl-C\n";
-  if (res.count("help")) {
+  HelpExtras extras;
+  extras.notes =
+      "Output (stdout or -o FILE), one line per (thread, lock, period) and one per stack:\n"
+      "  s,command,P<pid>_T<tid>,typename,lockaddr,starttime,diffsum,lockcount,stackid[,name]\n"
+      "  t,stackid,frame1,frame2,...\n";
+  extras.examples = {
+      {"mklockstat --period 50 --time 10 > run.log", "log 10 seconds in 50 ms periods"},
+      {"mklockstat -p 1234 --names -o run.log", "only pid 1234, until it exits or 10 s, with lock names"},
+      {"mklockstat --time 0 --no-filter-monitors", "until Ctrl-C, monitors included"},
+  };
+  if (help_requested(res, spec, extras, &o.help_text)) {
     o.help = true;
     return o;
   }
