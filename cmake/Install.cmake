@@ -39,3 +39,4 @@ if(IS_DIRECTORY ${CMAKE_SOURCE_DIR}/labs)
   install(DIRECTORY ${CMAKE_SOURCE_DIR}/labs/ DESTINATION ${CMAKE_INSTALL_DATADIR}/lockkit/labs
           USE_SOURCE_PERMISSIONS)
 endif()
+include(cmake/Package.cmake)

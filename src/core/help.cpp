@@ -121,6 +121,7 @@ std::string help_troff(const cxxopts::Options& spec, const HelpExtras& extras) {
     }
     forms.push_back(rest);
   }
+  o << ".nh\n";  // no hyphenation inside option names and operands
   for (size_t i = 0; i < forms.size(); i++) {
     if (i) o << ".br\n";
     o << ".B " << program << "\n";
@@ -130,6 +131,7 @@ std::string help_troff(const cxxopts::Options& spec, const HelpExtras& extras) {
     if (!line.empty()) o << line << "\n";
   }
 
+  o << ".hy\n";
   o << ".\\\" lockkit-help OPTIONS\n";
   std::string h = spec.help();
   for (auto& d : spec.group_help("").options) {
