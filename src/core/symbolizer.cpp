@@ -159,15 +159,22 @@ bool ProcessSymbolizer::is_code(uint64_t addr) const {
   return false;
 }
 
-std::optional<std::string> ProcessSymbolizer::data_symbol(uint64_t addr) const {
+std::optional<DataObject> ProcessSymbolizer::data_object(uint64_t addr) const {
   const MappedModule* m = module_for(addr);
   if (m == nullptr) return std::nullopt;
-  uint64_t vaddr = addr - m->bias;
-  const ElfSymbol* s = m->elf->symbol_at(vaddr, false);
+  const ElfSymbol* s = m->elf->symbol_at(addr - m->bias, false);
   if (s == nullptr) return std::nullopt;
-  std::string name = demangle(s->name);
-  if (vaddr == s->addr) return name;
-  return fmt::format("{}+{:#x}", name, vaddr - s->addr);
+  return DataObject{demangle(s->name), s->addr + m->bias, s->size};
+}
+
+std::string DataObject::name_at(uint64_t addr) const {
+  return addr == start ? name : fmt::format("{}+{:#x}", name, addr - start);
+}
+
+std::optional<std::string> ProcessSymbolizer::data_symbol(uint64_t addr) const {
+  auto o = data_object(addr);
+  if (!o) return std::nullopt;
+  return o->name_at(addr);
 }
 
 }  // namespace lockkit

@@ -61,6 +61,15 @@ std::vector<MappedModule> modules_from_maps(const std::string& maps_text, const 
 std::optional<MappedModule> module_from_mapping(const std::string& path, uint64_t start, uint64_t file_offset,
                                                 const std::string& root = "");
 
+// A global or static object of a process: its symbol, where it starts at run time, and its size.
+struct DataObject {
+  std::string name;    // demangled
+  uint64_t start = 0;  // runtime address
+  uint64_t size = 0;
+  // How an address inside it is named: "name", or "name+0xoff" past its start.
+  std::string name_at(uint64_t addr) const;
+};
+
 class ProcessSymbolizer {
  public:
   explicit ProcessSymbolizer(pid_t pid);
@@ -75,6 +84,8 @@ class ProcessSymbolizer {
   bool is_code(uint64_t addr) const;
   // Names a data address (a global or static lock): "symbol" or "symbol+0xoff".
   std::optional<std::string> data_symbol(uint64_t addr) const;
+  // The data symbol containing `addr`, with its runtime start and size.
+  std::optional<DataObject> data_object(uint64_t addr) const;
   pid_t pid() const { return pid_; }
 
  private:
