@@ -95,6 +95,37 @@ std::vector<Row> build_rows(const Snapshot& snap, const StackResolver& resolve) 
   return rows;
 }
 
+void classify_rows(std::vector<Row>& rows, const DataResolver& data) {
+  // Evidence per (process, word): the function names of every row's stack, leaf first.
+  std::map<std::pair<uint32_t, uint64_t>, std::vector<FutexEvidence>> evidence;
+  for (auto& r : rows) {
+    FutexEvidence e;
+    if (!r.stack_lost) e.functions.assign(r.frames.rbegin(), r.frames.rend());
+    evidence[{r.pid, r.addr}].push_back(std::move(e));
+  }
+  std::map<std::pair<uint32_t, uint64_t>, std::optional<RowObject>> objects;
+  for (auto& [key, ev] : evidence) {
+    uint32_t pid = key.first;
+    FutexClassifier c([&](uint64_t a) -> std::optional<std::pair<uint64_t, uint64_t>> {
+      if (!data) return std::nullopt;
+      auto o = data(pid, a);
+      if (!o) return std::nullopt;
+      return std::make_pair(o->start, o->size);
+    });
+    FutexObject o = c.classify(key.second, ev);
+    if (o.kind == FutexKind::Other) {
+      objects[key] = std::nullopt;
+      continue;
+    }
+    RowObject obj{o.address, o.kind, std::nullopt};
+    if (data) {
+      if (auto d = data(pid, o.address)) obj.name = d->name_at(o.address);
+    }
+    objects[key] = obj;
+  }
+  for (auto& r : rows) r.object = objects[{r.pid, r.addr}];
+}
+
 void sort_rows(std::vector<Row>& rows) {
   std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
     if (a.pid != b.pid) return a.pid < b.pid;

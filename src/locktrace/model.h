@@ -9,7 +9,9 @@
 #include <utility>
 #include <vector>
 
+#include "core/futex_objects.h"
 #include "core/hist.h"
+#include "core/symbolizer.h"
 #include "locktrace.h"
 
 namespace lockkit::locktrace {
@@ -31,12 +33,20 @@ struct Snapshot {
 // the stack.
 using StackResolver = std::function<std::optional<std::vector<std::string>>(const lt_stat_key&)>;
 
+// The pthread object a row's futex word lies in (a condvar's two words are one condvar).
+struct RowObject {
+  uint64_t address = 0;
+  FutexKind kind = FutexKind::Other;
+  std::optional<std::string> name;  // its data symbol, when it has one
+};
+
 // One output row: per process, thread, futex address and (symbolised) user stack.
 struct Row {
   uint32_t pid = 0, tid = 0;
   uint64_t addr = 0;
   std::string comm;
   std::optional<std::string> symbol;  // the global or static object at addr, when there is one
+  std::optional<RowObject> object;    // the pthread object of the word, when known (classify_rows)
   std::vector<std::string> frames;  // root first
   bool stack_lost = false;
   uint64_t blocked_ns = 0, sys_ns = 0, max_blocked_ns = 0, max_sys_ns = 0;
@@ -53,6 +63,13 @@ struct Row {
 // Builds rows from a snapshot. Keys whose stacks resolve to the same frames are merged (sums, max of
 // maxima, errno counts added).
 std::vector<Row> build_rows(const Snapshot& snap, const StackResolver& resolve);
+
+// The data symbol covering an address of a process.
+using DataResolver = std::function<std::optional<DataObject>(uint32_t pid, uint64_t addr)>;
+// Sets each row's object: the pthread object (mutex, rwlock, condvar, semaphore) its futex word lies
+// in, by core's FutexClassifier from the stacks of every row on that word of that process and the
+// process's data symbols; none for a word of no known object. Names the object by its symbol.
+void classify_rows(std::vector<Row>& rows, const DataResolver& data);
 
 // By pid, then blocked time descending (then tid, address and stack, for a stable order).
 void sort_rows(std::vector<Row>& rows);

@@ -125,6 +125,14 @@ Json report_json(const std::vector<Row>& rows, const JsonExtras& x) {
     row["tid"] = r.tid;
     row["comm"] = r.comm;
     add_lock_identity(row, LockIdentity{r.addr, r.symbol});
+    if (r.object) {
+      Json obj;
+      add_lock_identity(obj, LockIdentity{r.object->address, r.object->name});
+      obj["kind"] = futex_kind_name(r.object->kind);
+      row["object"] = std::move(obj);
+    } else {
+      row["object"] = nullptr;
+    }
     row["blocked_ns"] = r.blocked_ns;
     row["sys_ns"] = r.sys_ns;
     row["max_blocked_ns"] = r.max_blocked_ns;

@@ -98,8 +98,10 @@ class Tracer {
   uint64_t unfinished() { return read_map<uint32_t, lt_call>(calls_fd_, false).size(); }
 
   // Names global and static futex words (e.g. a global pthread mutex) from the ELF symbol tables.
+  // Then the pthread object each word lies in (JSON's "object").
   void name_locks(std::vector<Row>& rows) {
     for (auto& r : rows) r.symbol = symbols_.get(r.pid).data_symbol(r.addr);
+    classify_rows(rows, [this](uint32_t pid, uint64_t a) { return symbols_.get(pid).data_object(a); });
   }
 
   StackResolver resolver() {

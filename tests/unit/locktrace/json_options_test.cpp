@@ -26,6 +26,7 @@ Row sample_row() {
   r.addr = 0xabc;
   r.comm = "app";
   r.symbol = "queue_lock";
+  r.object = lockkit::locktrace::RowObject{0xabc, lockkit::FutexKind::Mutex, std::string("queue_lock")};
   r.frames = {"main", "f(int, int)"};
   r.blocked_ns = 1500000;
   r.sys_ns = 2500;
