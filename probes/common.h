@@ -98,6 +98,24 @@ LK_INLINE int lk_stackid(void *ctx, __u64 flags) {
 }
 #endif
 
+/* The word at the user stack pointer when the current system call was entered, from the task's
+ * saved user registers (0 when unreadable). In a leaf wrapper such as libc's syscall() or
+ * __lll_lock_wait that word is the return address into its caller: the frame the frame-pointer walk
+ * skips. (A tracepoint's context cannot be used for this: its first 8 bytes, where the kernel keeps
+ * the pt_regs pointer, are off limits.) */
+#include <uapi/linux/ptrace.h>
+LK_INLINE __u64 lk_syscall_sp_word(void) {
+  __u64 regs = bpf_task_pt_regs(bpf_get_current_task_btf());
+  __u64 sp = 0, word = 0;
+  if (regs == 0)
+    return 0;
+  bpf_probe_read_kernel(&sp, sizeof(sp), (void *)(regs + __builtin_offsetof(struct pt_regs, sp)));
+  if (sp == 0)
+    return 0;
+  bpf_probe_read_user(&word, sizeof(word), (void *)sp);
+  return word;
+}
+
 /* Target filter, from -D defines: 1 when the thread `pid_tgid` (bpf_get_current_pid_tgid()) is to
  * be traced.
  *   TARGET_PID  only this process (tgid); 0 = every process. Without it there is no lk_traced().

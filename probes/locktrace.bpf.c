@@ -24,22 +24,6 @@ BPF_HASH(pids, u32, u32, MAX_PIDS);
 BPF_ARRAY(dbg, u64, LT_DBG_MAX);
 _Static_assert(MAX_DROPS == LT_DROP_MAX, "the drops array holds one counter per drop reason");
 
-/* The word at the user stack pointer when the syscall was entered, from the task's saved user
- * registers. In a leaf wrapper such as libc's syscall() or __lll_lock_wait that word is the return
- * address into its caller: the frame the frame-pointer walk skips. (The tracepoint context cannot be
- * used for this: its first 8 bytes, where the kernel keeps the pt_regs pointer, are off limits.) */
-static __always_inline u64 entry_stack_word(void) {
-  u64 regs = bpf_task_pt_regs(bpf_get_current_task_btf());
-  u64 sp = 0, word = 0;
-  if (regs == 0)
-    return 0;
-  bpf_probe_read_kernel(&sp, sizeof(sp), (void *)(regs + __builtin_offsetof(struct pt_regs, sp)));
-  if (sp == 0)
-    return 0;
-  bpf_probe_read_user(&word, sizeof(word), (void *)sp);
-  return word;
-}
-
 static __always_inline int on_enter(void *ctx, u32 sys, u64 op, u64 uaddr) {
   u64 id = bpf_get_current_pid_tgid();
   if (!lk_traced(id))
@@ -48,7 +32,7 @@ static __always_inline int on_enter(void *ctx, u32 sys, u64 op, u64 uaddr) {
   struct lt_call c = {};
   c.uaddr = uaddr;
   c.cls = lt_classify(sys, op);
-  c.caller = entry_stack_word();
+  c.caller = lk_syscall_sp_word();
   c.stackid = lk_stackid(ctx, BPF_F_USER_STACK);
   if (c.stackid < 0)
     count_drop(LT_DROP_STACK_LOST);
