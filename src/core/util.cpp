@@ -110,6 +110,15 @@ uint64_t monotonic_ns() {
   return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
 }
 
+std::string local_time_hms() {
+  time_t t = time(nullptr);
+  struct tm tm;
+  localtime_r(&t, &tm);
+  char buf[16];
+  strftime(buf, sizeof(buf), "%H:%M:%S", &tm);
+  return buf;
+}
+
 std::string format_duration(double ns) {
   if (ns < 1e3) return fmt::format("{:.0f}ns", ns);
   if (ns < 1e6) return fmt::format("{:.1f}us", ns / 1e3);

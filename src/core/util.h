@@ -43,6 +43,8 @@ std::optional<double> parse_double(const std::string& s);
 
 // Monotonic clock in nanoseconds (CLOCK_MONOTONIC, the clock bpf_ktime_get_ns() reads).
 uint64_t monotonic_ns();
+// The local wall-clock time as "HH:MM:SS" (report headers).
+std::string local_time_hms();
 
 // Human-readable duration for nanoseconds: "850ns", "12.3us", "4.56ms", "1.20s".
 std::string format_duration(double ns);

@@ -6,6 +6,7 @@
 #include "core/cli.h"
 #include "core/help.h"
 #include "core/util.h"
+#include "lockstat/contention_model.h"
 
 namespace lockkit::lockstat {
 
@@ -56,14 +57,19 @@ Options parse_options(int argc, char** argv) {
   split_command(argc, argv, &own, &command);
   own = join_folded(own);
 
-  cxxopts::Options spec("lockstat", "Profile pthread lock contention of one process with uprobes: how long "
-                                    "threads waited for each lock and held it, per thread and call stack.");
+  cxxopts::Options spec("lockstat", "Profile pthread lock contention of one process: how long threads waited "
+                                    "for each lock and held it, per thread and call stack (--mode full, with "
+                                    "uprobes), or only the contended waits, who held the lock and where it was "
+                                    "released (--mode contention, from futex system calls, much cheaper).");
   spec.custom_help("[options] -p PID [duration] | [options] -- COMMAND [ARGS...]");
   spec.positional_help("");
   spec.set_width(100);
   // clang-format off
   add_target_options(spec, "trace the running process PID");
   spec.add_options()
+    ("mode", "full (every lock call, on uprobes) or contention (contended waits only, from futex "
+             "system calls; sees no uncontended acquisition, no hold time, no spinning in user space "
+             "before the system call)", cxxopts::value<std::string>()->default_value("full"), "MODE")
     ("i,interval", "print a report every SEC seconds", cxxopts::value<std::string>()->default_value("5"), "SEC")
     ("reset", "per-interval reports (default: cumulative since start)")
     ("n,top", "show the N most contended locks (0 = all)", cxxopts::value<std::string>()->default_value("10"), "N")
@@ -86,11 +92,15 @@ Options parse_options(int argc, char** argv) {
 
   auto res = parse_arguments(spec, own);
   HelpExtras extras;
+  extras.notes = std::string("Contention mode: ") + kContentionBlindSpots +
+                 ". It reports, per lock, the contended waits per thread and waiting stack, and for "
+                 "mutexes the holders that caused them with their release stacks.\n";
   extras.examples = {
       {"lockstat -p 1234", "trace pid 1234 until it exits or Ctrl-C"},
       {"lockstat -p 1234 10", "trace pid 1234 for 10 seconds"},
       {"lockstat -s max_wait -n 5 -- ./app arg", "start ./app traced from its first instruction; 5 locks by max wait"},
       {"lockstat --json out.json --folded wait wait.folded -p 1234", "also write JSON and folded wait stacks"},
+      {"lockstat --mode contention -p 1234 10", "contended waits only, with holders and release stacks"},
   };
   if (help_requested(res, spec, extras, &o.help_text)) {
     o.help = true;
@@ -135,6 +145,9 @@ Options parse_options(int argc, char** argv) {
     else throw UsageError("invalid --kinds entry '" + k + "': expected mutex, rwlock or spin");
   }
   o.per_thread = res.count("per-thread") > 0;
+  std::string mode = res["mode"].as<std::string>();
+  if (mode == "contention") o.mode = Mode::Contention;
+  else if (mode != "full") throw UsageError("invalid --mode '" + mode + "': expected full or contention");
   if (res.count("json")) {
     o.json = res["json"].as<std::string>();
     if (o.json.empty()) throw UsageError("--json needs a file name (or - for stdout)");
@@ -151,6 +164,15 @@ Options parse_options(int argc, char** argv) {
   if (o.json == "-" && o.folded == "-") throw UsageError("--json - and --folded ... - cannot both write to stdout");
   if (!o.json.empty() && o.json != "-" && o.json == o.folded)
     throw UsageError(fmt::format("--json and --folded cannot both write to '{}'", o.json));
+  if (o.mode == Mode::Contention) {
+    // What contention mode cannot do, refused by name rather than ignored.
+    for (const char* opt : {"sample", "reset", "kinds", "per-thread"})
+      if (res.count(opt))
+        throw UsageError(fmt::format("--{} does not apply to --mode contention (it records only contended waits)", opt));
+    if (o.folded_hold) throw UsageError("--folded hold needs --mode full: contention mode measures no hold time");
+    if (o.sort == SortKey::Hold || o.sort == SortKey::MaxHold)
+      throw UsageError(fmt::format("--sort {} needs --mode full: contention mode measures no hold time", o.sort_name));
+  }
   o.stack_depth = size_t(parse_integer(res["stack-depth"].as<std::string>(), "--stack-depth", 0, 127));
   o.stack_storage = stack_storage_option(res);
   o.debug_dirs = debug_dirs_option(res);

@@ -11,7 +11,12 @@
 
 namespace lockkit::lockstat {
 
+// full: uprobes on every pthread lock call (acquisitions, waits, holds). contention: the futex
+// system calls only (contended waits and their holders, at a fraction of the cost).
+enum class Mode { Full, Contention };
+
 struct Options {
+  Mode mode = Mode::Full;
   pid_t pid = 0;
   std::vector<std::string> command;  // after "--"
   double duration_s = 0;             // 0 = until the target exits or Ctrl-C

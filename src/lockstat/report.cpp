@@ -9,9 +9,7 @@
 
 namespace lockkit::lockstat {
 
-namespace {
-
-std::vector<std::string> cut(const std::vector<std::string>& frames, size_t depth) {
+std::vector<std::string> cut_frames(const std::vector<std::string>& frames, size_t depth) {
   if (depth == 0 || frames.size() <= depth) return frames;
   return std::vector<std::string>(frames.begin(), frames.begin() + long(depth));
 }
@@ -22,14 +20,11 @@ void print_frames(std::ostream& os, const std::vector<std::string>& frames, size
     os << pad << "[no stack]\n";
     return;
   }
-  for (auto& f : cut(frames, depth)) os << pad << f << '\n';
+  for (auto& f : cut_frames(frames, depth)) os << pad << f << '\n';
   if (depth && frames.size() > depth) os << pad << fmt::format("... {} more frames\n", frames.size() - depth);
 }
 
-std::string dur(uint64_t ns) { return format_duration(double(ns)); }
-
-// Function names only (no offsets or modules) for folded output.
-std::string bare(const std::string& frame) {
+std::string folded_frame(const std::string& frame) {
   if (starts_with(frame, "[")) {
     auto sp = frame.find(' ');
     return sp == std::string::npos ? frame : frame.substr(0, sp);
@@ -37,6 +32,10 @@ std::string bare(const std::string& frame) {
   auto plus = frame.rfind("+0x");
   return plus == std::string::npos ? frame : frame.substr(0, plus);
 }
+
+namespace {
+
+std::string dur(uint64_t ns) { return format_duration(double(ns)); }
 
 void add_totals(Json& o, const Totals& t) {
   o["acquisitions"] = t.acquisitions;
@@ -136,6 +135,7 @@ void write_text(std::ostream& os, const Report& r, const TextOptions& opt) {
 
 Json report_json(const Report& r, size_t stack_depth) {
   Json doc;
+  doc["mode"] = "full";
   doc["pid"] = r.pid;
   doc["duration_s"] = r.duration_s;
   doc["sample_percent"] = r.sample_percent;
@@ -146,7 +146,7 @@ Json report_json(const Report& r, size_t stack_depth) {
     Json lock;
     add_lock_identity(lock, l.identity());
     lock["kind"] = kind_name(l.kind);
-    lock["init_stack"] = cut(l.init_frames, stack_depth);
+    lock["init_stack"] = cut_frames(l.init_frames, stack_depth);
     add_totals(lock, l.totals);
     if (l.kind == LK_RWLOCK) {
       lock["read_acquisitions"] = l.read_acquisitions;
@@ -167,7 +167,7 @@ Json report_json(const Report& r, size_t stack_depth) {
     Json stacks = Json::array();
     for (auto& s : l.stacks) {
       Json stack;
-      stack["frames"] = cut(s.frames, stack_depth);
+      stack["frames"] = cut_frames(s.frames, stack_depth);
       add_totals(stack, s.totals);
       stacks.push_back(std::move(stack));
     }
@@ -190,7 +190,7 @@ void write_folded(std::ostream& os, const Report& r, bool hold) {
       uint64_t v = hold ? s.totals.hold_ns : s.totals.wait_ns;
       if (v == 0) continue;
       std::vector<std::string> frames{l.display_name()};  // the lock is the leaf
-      for (auto& f : s.frames) frames.push_back(bare(f));
+      for (auto& f : s.frames) frames.push_back(folded_frame(f));
       os << folded_line(frames, v) << '\n';
     }
   }

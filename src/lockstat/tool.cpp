@@ -20,6 +20,7 @@
 #include "core/tables.h"
 #include "core/uprobe_check.h"
 #include "core/util.h"
+#include "lockstat/contention_tool.h"
 #include "lockstat/map_sizes.h"
 #include "lockstat/model.h"
 #include "lockstat/report.h"
@@ -109,15 +110,6 @@ class Attacher {
   std::set<uint64_t> entries_, returns_;
   BreakpointCheck check_;
 };
-
-std::string clock_now() {
-  time_t t = time(nullptr);
-  struct tm tm;
-  localtime_r(&t, &tm);
-  char buf[16];
-  strftime(buf, sizeof(buf), "%H:%M:%S", &tm);
-  return buf;
-}
 
 class Tracer {
  public:
@@ -306,7 +298,7 @@ class LockstatTool : public Tool {
     double secs = double(now - (o_.reset ? interval_start_ : start_ns_)) / 1e9;
     Report r = tracer_->report(snap, secs);
     apply_view(r, o_.sort, o_.top, o_.min_wait_ns);
-    topt_.header = fmt::format("[{}] pid {}, {}, {:.1f} s{}", clock_now(), target_->pid(),
+    topt_.header = fmt::format("[{}] pid {}, {}, {:.1f} s{}", local_time_hms(), target_->pid(),
                                final_report ? std::string("final report") : fmt::format("interval {}", interval_no_),
                                secs, o_.reset ? "" : " since start");
     if (text_to_stdout_) write_text(std::cout, r, topt_);
@@ -330,7 +322,9 @@ class LockstatTool : public Tool {
 }  // namespace
 
 std::unique_ptr<Tool> make_tool(int argc, char** argv) {
-  return tool_or_help<LockstatTool>(parse_options(argc, argv));
+  Options o = parse_options(argc, argv);
+  if (!o.help && o.mode == Mode::Contention) return make_contention_tool(std::move(o));
+  return tool_or_help<LockstatTool>(std::move(o));
 }
 
 }  // namespace lockkit::lockstat

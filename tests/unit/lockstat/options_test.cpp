@@ -164,3 +164,21 @@ TEST_CASE("debug directories reach the options, in order") {
         std::vector<std::string>{"/usr", "/etc"});
   CHECK(parse({"-p", "1"}).debug_dirs.empty());
 }
+
+TEST_CASE("the mode is full unless contention is asked for") {
+  CHECK(parse({"-p", "1"}).mode == Mode::Full);
+  CHECK(parse({"--mode", "full", "-p", "1"}).mode == Mode::Full);
+  Options o = parse({"--mode", "contention", "-s", "count", "--folded", "wait", "w.folded", "-p", "1"});
+  CHECK(o.mode == Mode::Contention);
+  CHECK(o.sort == SortKey::Count);
+  CHECK_THAT(usage_message({"--mode", "fast", "-p", "1"}), Contains("invalid --mode 'fast'"));
+}
+
+TEST_CASE("contention mode refuses the options that need uprobes on the lock calls, by name") {
+  CHECK_THAT(usage_message({"--mode", "contention", "--sample", "10", "-p", "1"}), Contains("--sample does not apply"));
+  CHECK_THAT(usage_message({"--mode", "contention", "--reset", "-p", "1"}), Contains("--reset does not apply"));
+  CHECK_THAT(usage_message({"--mode", "contention", "--kinds", "mutex", "-p", "1"}), Contains("--kinds does not apply"));
+  CHECK_THAT(usage_message({"--mode", "contention", "--per-thread", "-p", "1"}), Contains("--per-thread does not apply"));
+  CHECK_THAT(usage_message({"--mode", "contention", "--folded", "hold", "h", "-p", "1"}), Contains("no hold time"));
+  CHECK_THAT(usage_message({"--mode", "contention", "-s", "max_hold", "-p", "1"}), Contains("--sort max_hold needs --mode full"));
+}

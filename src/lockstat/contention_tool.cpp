@@ -1,0 +1,228 @@
+#include "lockstat/contention_tool.h"
+
+#include <dirent.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <iostream>
+#include <set>
+
+#include "core/elf.h"
+#include "core/mmap_tracker.h"
+#include "core/output.h"
+#include "core/process.h"
+#include "core/session.h"
+#include "core/stacks.h"
+#include "core/symbolizer.h"
+#include "core/tables.h"
+#include "core/util.h"
+#include "lockstat/contention_model.h"
+#include "lockstat/contention_report.h"
+#include "lockstat/map_sizes.h"
+
+namespace lockkit::probes {
+extern const std::string kLockstatContentionBpf;
+}
+
+namespace lockkit::lockstat {
+namespace {
+
+// Init functions, rarely called: they tell which objects exist (names by init stack, kinds).
+struct InitProbe {
+  const char* symbol;
+  const char* fn;
+};
+const InitProbe kInitProbes[] = {
+    {"pthread_mutex_init", "mutex_init_enter"},
+    {"pthread_rwlock_init", "rwlock_init_enter"},
+    {"pthread_cond_init", "cond_init_enter"},
+    {"sem_init", "sem_init_enter"},
+};
+
+// The thread ids of a process now (empty when it is gone).
+std::set<uint32_t> thread_ids(pid_t pid) {
+  std::set<uint32_t> out;
+  DIR* d = opendir(fmt::format("/proc/{}/task", pid).c_str());
+  if (!d) return out;
+  while (dirent* e = readdir(d))
+    if (auto n = parse_int(e->d_name)) out.insert(uint32_t(*n));
+  closedir(d);
+  return out;
+}
+
+class ContentionTool : public Tool {
+ public:
+  explicit ContentionTool(Options o) : o_(std::move(o)) {
+    // Outputs first: a bad path fails before anything is attached.
+    if (!o_.json.empty()) json_out_ = std::make_unique<OutputFile>(o_.json);
+    if (!o_.folded.empty()) folded_out_ = std::make_unique<OutputFile>(o_.folded);
+    text_to_stdout_ = o_.json != "-" && o_.folded != "-";
+    topt_.sort_name = o_.sort_name;
+    topt_.stack_depth = o_.stack_depth;
+    ElfFile::set_debug_dirs(o_.debug_dirs);
+  }
+
+  const char* name() const override { return "lockstat"; }
+  TargetRequest target_request() const override {
+    TargetRequest r;
+    r.pid = o_.pid;
+    r.command = o_.command;
+    return r;
+  }
+
+  void check_environment() override {
+    auto has = [](const std::string& e) { return tracefs_has("events/syscalls/" + e + "/format"); };
+    futex2_ = has("sys_enter_futex_wait") && has("sys_enter_futex_wake");
+    waitv_ = has("sys_enter_futex_waitv");
+  }
+
+  std::string bpf_text() const override { return probes::kLockstatContentionBpf; }
+  std::vector<std::string> bpf_defines(const Target* t) const override {
+    std::vector<std::string> defines = {fmt::format("TARGET_PID={}", t->pid()), fmt::format("SELF_PID={}", getpid()),
+                                        fmt::format("HAVE_FUTEX2={}", futex2_ ? 1 : 0),
+                                        fmt::format("HAVE_FUTEX_WAITV={}", waitv_ ? 1 : 0)};
+    for (auto& d : stack_map_defines(o_.stack_storage)) defines.push_back(d);
+    append_map_sizes(defines, kContentionMapSizes);
+    return defines;
+  }
+
+  void attach(Session& session, Target* t) override {
+    // Before the command is released: its mappings are seen from its exec on.
+    mappings_ = std::make_unique<TargetMappings>(
+        name(), t->pid(), t->spawned() ? MmapTracker::Start::OnExec : MmapTracker::Start::Now);
+    // Exits first: every call whose entry is recorded then has its exit seen.
+    session.attach_tracepoint("syscalls:sys_exit_futex", "futex_exit");
+    if (futex2_)
+      for (const char* e : {"futex_wait", "futex_wake"})
+        session.attach_tracepoint(fmt::format("syscalls:sys_exit_{}", e), "futex_exit");
+    if (waitv_) session.attach_tracepoint("syscalls:sys_exit_futex_waitv", "futex_exit");
+    session.attach_tracepoint("syscalls:sys_enter_futex", "futex_enter");
+    if (futex2_) {
+      session.attach_tracepoint("syscalls:sys_enter_futex_wait", "futex_wait_enter");
+      session.attach_tracepoint("syscalls:sys_enter_futex_wake", "futex_wake_enter");
+    }
+    if (waitv_) session.attach_tracepoint("syscalls:sys_enter_futex_waitv", "futex_waitv_enter");
+    size_t before = session.attached();
+    // The init functions, where the file has them (a static program holds only those it uses).
+    auto lib = resolve_pthread_library(t->spawned() ? 0 : t->pid(), t->exe(), o_.binary);
+    lib_ = lib.path;
+    auto elf = ElfFile::open_cached(lib_);
+    std::set<uint64_t> done;
+    for (auto& p : kInitProbes)
+      for (auto& sym : elf->find(p.symbol))
+        if (sym.is_function && done.insert(sym.addr).second)
+          session.attach_uprobe(lib_, p.symbol, sym.addr, p.fn, false, t->pid());
+    init_probes_ = session.attached() - before;
+  }
+
+  void arm(Session& session, Target* t) override {
+    target_ = t;
+    sym_ = std::make_unique<ProcessSymbolizer>(t->pid());
+    namer_ = std::make_unique<StackNamer>(session.stack_maps());
+    waits_fd_ = session.map_fd("waits");
+    retries_fd_ = session.map_fd("retries");
+    releases_fd_ = session.map_fd("releases");
+    inits_fd_ = session.map_fd("inits");
+    drops_fd_ = session.map_fd("drops");
+    std::cerr << fmt::format(
+        "Tracing pid {} (contention mode: futex system calls, {} init probes on {}, {})... Ctrl+C to quit.\n",
+        t->pid(), init_probes_, lib_, session.uprobe_mechanism());
+    start_ns_ = monotonic_ns();
+  }
+
+  double duration_s() const override { return o_.duration_s; }
+  uint64_t interval_ns() const override { return uint64_t(o_.interval_s * 1e9); }
+  void tick(uint64_t) override { refresh(); }
+  void interval(uint64_t now) override {
+    interval_no_++;
+    print_text(report(read(), double(now - start_ns_) / 1e9), fmt::format("interval {}", interval_no_), now);
+  }
+
+  void before_detach(const RunEnd& e) override {
+    std::cerr << fmt::format("lockstat: {} after {:.1f} s; detaching probes.\n", describe(e.reason), e.seconds());
+  }
+
+  void finish(Session&, const RunEnd& e) override {
+    refresh();  // the last mappings, before any stack is named
+    ContentionReport r = report(read(), e.seconds());
+    apply_contention_view(r, o_.sort, o_.top, o_.min_wait_ns);
+    print_text(r, "final report", e.stop_ns);
+    if (json_out_) {
+      write_contention_json(json_out_->stream(), r, o_.stack_depth);
+      json_out_->commit();
+    }
+    if (folded_out_) {
+      write_contention_folded(folded_out_->stream(), r);
+      folded_out_->commit();
+    }
+  }
+
+ private:
+  void refresh() {
+    mappings_->poll(*sym_);
+    if (target_->running_program() && sym_->refresh())
+      for (uint32_t tid : thread_ids(target_->pid())) tids_.insert(tid);
+  }
+
+  ContentionSnapshot read() {
+    ContentionSnapshot s;
+    s.waits = read_map<lc_wait_key, lc_wait_val>(waits_fd_, false);
+    s.retries = read_map<lc_retry_key, uint64_t>(retries_fd_, false);
+    s.releases = read_map<lc_release_key, lc_release_val>(releases_fd_, false);
+    s.inits = read_map<uint64_t, lc_init>(inits_fd_, false);
+    return s;
+  }
+
+  ContentionReport report(const ContentionSnapshot& snap, double seconds) {
+    // Threads of the process: those seen in /proc and every one that waited, woke or initialised.
+    for (auto& [k, v] : snap.waits) tids_.insert(k.tid);
+    for (auto& [k, v] : snap.releases) tids_.insert(k.tid);
+    for (auto& [k, v] : snap.inits) tids_.insert(v.tid);
+    ContentionNaming naming;
+    naming.frames = [this](int32_t id, uint64_t caller) {
+      // The word at the stack pointer in a syscall need not be a return address: it is kept only
+      // when it lands in a known function.
+      return namer_->user_stack(*sym_, id, caller, true);
+    };
+    naming.data_object = [this](uint64_t a) { return sym_->data_object(a); };
+    naming.is_thread = [this](uint32_t tid) { return tids_.count(tid) > 0; };
+    ContentionReport r = build_contention_report(snap, naming, labels_);
+    r.pid = target_->pid();
+    r.duration_s = seconds;
+    add_contention_drops(r.diag, read_counters(drops_fd_, LC_DROP_MAX));
+    mappings_->add_to(r.diag);  // lost mapping records, forked children
+    return r;
+  }
+
+  void print_text(ContentionReport r, const std::string& what, uint64_t now) {
+    apply_contention_view(r, o_.sort, o_.top, o_.min_wait_ns);
+    topt_.header = fmt::format("[{}] pid {}, {}, {:.1f} s since start (contention mode)", local_time_hms(),
+                               target_->pid(), what, double(now - start_ns_) / 1e9);
+    if (text_to_stdout_) write_contention_text(std::cout, r, topt_);
+    std::cout.flush();
+  }
+
+  Options o_;
+  std::unique_ptr<OutputFile> json_out_, folded_out_;
+  bool text_to_stdout_ = true;
+  ContentionTextOptions topt_;
+  bool futex2_ = false, waitv_ = false;
+  std::string lib_;
+  size_t init_probes_ = 0;
+  std::unique_ptr<TargetMappings> mappings_;
+  Target* target_ = nullptr;
+  std::unique_ptr<ProcessSymbolizer> sym_;
+  std::unique_ptr<StackNamer> namer_;
+  int waits_fd_ = -1, retries_fd_ = -1, releases_fd_ = -1, inits_fd_ = -1, drops_fd_ = -1;
+  std::set<uint32_t> tids_;
+  InitLabels labels_;
+  uint64_t start_ns_ = 0;
+  int interval_no_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Tool> make_contention_tool(Options o) { return std::make_unique<ContentionTool>(std::move(o)); }
+
+}  // namespace lockkit::lockstat

@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""lockstat --mode contention on real BPF against the `contended` workload, which makes every one
+of its contended waits certain (the holder waits until the waiter sleeps in the kernel on the
+lock's futex word) and records each wait's waiter, holder and duration itself.
+
+Tolerances: counts exact. A lock's wait time is at most what the workload measured around its
+lock calls (the futex wait is inside the call; 1 ms of slack for clock reads) and at least 70 % of
+it (the rest is the call's time outside the kernel, which a loaded machine can stretch)."""
+import os
+import subprocess
+import tempfile
+import unittest
+
+import lockkit_testlib as lk
+
+WAIT_LOW = 0.70
+WAIT_SLACK_NS = 1_000_000
+
+
+class ContentionMode(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.record_path = os.path.join(cls.tmp.name, "record.json")
+        cls.json_path = os.path.join(cls.tmp.name, "contention.json")
+        cls.folded_path = os.path.join(cls.tmp.name, "wait.folded")
+        cls.result = None
+        if lk.bpf_unavailable_reason():
+            return
+        cls.result = subprocess.run(
+            [lk.binary("lockstat"), "--mode", "contention", "--json", cls.json_path, "--folded", "wait",
+             cls.folded_path, "-n", "0", "--", lk.binary("contended"), cls.record_path],
+            capture_output=True, text=True, timeout=300)
+        if cls.result.returncode == 0:
+            cls.record = lk.load_json(cls.record_path)
+            cls.report = lk.load_json(cls.json_path)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def setUp(self):
+        lk.require_bpf(self)
+        self.assertEqual(self.result.returncode, 0, self.result.stderr)
+
+    def addr(self, name):
+        return int(self.record["locks"][name], 16)
+
+    def lock(self, name):
+        addr = self.addr(name)
+        for l in self.report["locks"]:
+            if int(l["address"], 16) == addr:
+                return l
+        raise AssertionError(f"{name} ({addr:#x}) not in the report: "
+                             f"{[(l['address'], l['kind'], l['name']) for l in self.report['locks']]}")
+
+    def waits(self, name):
+        return [w for w in self.record["waits"] if w["lock"] == name]
+
+    def test_report_is_contention_mode_of_the_traced_pid(self):
+        self.assertEqual(self.report["mode"], "contention")
+        self.assertEqual(self.report["pid"], self.record["pid"])
+        self.assertEqual(self.report["dropped"], {})
+        self.assertEqual(self.report["lost_stacks"], 0)
+
+    def test_fields_this_mode_cannot_know_are_absent(self):
+        for l in self.report["locks"]:
+            for key in ("acquisitions", "hold_ns", "holds", "min_wait_ns"):
+                self.assertNotIn(key, l)
+
+    def test_contentions_per_waiting_thread_are_exact(self):
+        for name in ("hot_lock", "heap_lock"):
+            lock = self.lock(name)
+            self.assertEqual(lock["kind"], "mutex")
+            self.assertEqual(lock["contentions"], len(self.waits(name)))
+            self.assertEqual(lock["eagain_waits"], 0)
+            want = {}
+            for w in self.waits(name):
+                want[w["waiter"]] = want.get(w["waiter"], 0) + 1
+            got = {t["tid"]: t["contentions"] for t in lock["threads"]}
+            self.assertEqual(got, want)
+
+    def test_wait_time_within_tolerance(self):
+        for name in ("hot_lock", "heap_lock"):
+            got = self.lock(name)["wait_ns"]
+            want = sum(w["wait_ns"] for w in self.waits(name))
+            self.assertLessEqual(got, want + WAIT_SLACK_NS, name)
+            self.assertGreaterEqual(got, WAIT_LOW * want, name)
+            self.assertLessEqual(self.lock(name)["max_wait_ns"], max(w["wait_ns"] for w in self.waits(name)) + WAIT_SLACK_NS)
+
+    def test_holder_is_named_with_the_contentions_it_caused(self):
+        for name in ("hot_lock", "heap_lock"):
+            lock = self.lock(name)
+            holders = {w["holder"] for w in self.waits(name)}
+            self.assertEqual(len(holders), 1)
+            self.assertEqual([h["tid"] for h in lock["holders"]], list(holders))
+            self.assertEqual(lock["holders"][0]["contentions"], len(self.waits(name)))
+            self.assertEqual(lock["holders"][0]["wait_ns"], lock["wait_ns"])
+            self.assertEqual(lock["unknown_holder_contentions"], 0)
+
+    def test_release_stack_names_the_function_that_released(self):
+        for name in ("hot_lock", "heap_lock"):
+            holder = self.lock(name)["holders"][0]
+            # Every round's release woke its waiter.
+            self.assertEqual(sum(s["count"] for s in holder["stacks"]), len(self.waits(name)))
+            for s in holder["stacks"]:
+                self.assertTrue(any(f.startswith("hold_and_release+") for f in s["frames"]), s["frames"])
+                self.assertFalse(any(f.startswith("wait_round+") for f in s["frames"]), s["frames"])
+
+    def test_waiting_stack_names_the_waiting_function(self):
+        for s in self.lock("hot_lock")["stacks"]:
+            self.assertTrue(any(f.startswith("wait_round+") for f in s["frames"]), s["frames"])
+        self.assertEqual(sum(s["contentions"] for s in self.lock("hot_lock")["stacks"]), len(self.waits("hot_lock")))
+
+    def test_locks_are_named_by_symbol_or_init_stack(self):
+        for name in ("hot_lock", "cv", "gate_sem"):
+            self.assertEqual(self.lock(name)["name"], name)
+        heap = self.lock("heap_lock")
+        self.assertRegex(heap["name"], r"^#\d+$")
+        self.assertTrue(any(f.startswith("main+") for f in heap["init_stack"]), heap["init_stack"])
+
+    def test_uncontended_lock_shows_no_contention(self):
+        quiet = self.addr("quiet_lock")
+        self.assertNotIn(quiet, [int(l["address"], 16) for l in self.report["locks"]])
+
+    def test_condvar_waits_are_condvar_not_their_mutex(self):
+        for name in ("cv", "heap_cv"):
+            lock = self.lock(name)
+            self.assertEqual(lock["kind"], "condvar")
+            self.assertEqual(lock["contentions"], self.record["cond_waits"][name])
+            self.assertEqual([t["tid"] for t in lock["threads"]], [self.record["cv_waiter"]])
+            self.assertNotIn("holders", lock)
+            lo = self.addr(name)
+            for w in lock["futex_words"]:
+                self.assertTrue(lo <= int(w, 16) < lo + 48, lock["futex_words"])
+        # The condvars' mutex was never contended: no wait is put on it.
+        self.assertNotIn(self.addr("cv_lock"), [int(l["address"], 16) for l in self.report["locks"]])
+
+    def test_semaphore_waits_are_classified(self):
+        lock = self.lock("gate_sem")
+        self.assertEqual(lock["kind"], "semaphore")
+        self.assertEqual(lock["contentions"], self.record["sem_waits"])
+
+    def test_text_report_says_what_this_mode_cannot_see(self):
+        out = self.result.stdout
+        self.assertIn("final report", out)
+        for phrase in ("uncontended acquisitions", "hold times", "spinning in user space"):
+            self.assertIn(phrase, out)
+        self.assertIn("hot_lock", out)
+
+    def test_folded_stacks_weighted_by_wait(self):
+        with open(self.folded_path) as f:
+            lines = [l.rstrip("\n") for l in f if l.strip()]
+        hot = [l for l in lines if l.rsplit(" ", 1)[0].endswith(";hot_lock")]
+        self.assertTrue(hot, lines)
+        self.assertEqual(sum(int(l.rsplit(" ", 1)[1]) for l in hot), self.lock("hot_lock")["wait_ns"])
+
+
+if __name__ == "__main__":
+    lk.main()
