@@ -1,13 +1,14 @@
 /* lockstat --mode contention: contended waits from the futex system calls, with the holder.
  *
  * sys_enter: a wait records the word, the time and the u32 at word + 8 (a glibc mutex's __owner,
- * the holder's tid); a wake records the word. sys_exit: a wait that slept becomes a contention row
+ * the holder's tid); a wake records nothing. sys_exit: a wait that slept becomes a contention row
  * (waiter, holder, waiting stack); one that returned EAGAIN at once is only counted; a wake that
- * woke someone becomes a release row (waker, its stack). Stacks are taken at the exit, only for the
+ * woke someone becomes a release row (waker, its stack), its word read from the registers. Stacks are taken at the exit, only for the
  * calls that are kept (the user registers are those of the syscall either way). Init-function
  * uprobes (pthread_mutex_init, ...) record which objects exist, for names and kinds.
  *
  * Configuration comes as -D flags: TARGET_PID (tgid), SELF_PID, HAVE_FUTEX2, HAVE_FUTEX_WAITV,
+ * NR_FUTEX and NR_FUTEX_WAKE (the system call numbers, -1 when the kernel has no futex_wake),
  * MAX_CALLS, MAX_WAITS, MAX_RETRIES, MAX_RELEASES, MAX_LOCKS, MAX_DROPS, STACK_ENTRIES. The `drops`
  * array, count_drop(), lk_stackid() and lk_traced() come from common.h. */
 #include <uapi/linux/ptrace.h>
@@ -32,9 +33,9 @@ static __always_inline int user_stack(void *ctx) {
   return id;
 }
 
+/* Waits only: a wake needs nothing from its entry (its exit reads the word from the registers). */
 static __always_inline void on_enter(u32 cmd, u64 uaddr, u64 val) {
-  u32 cls = lc_classify_cmd(cmd & LC_FUTEX_CMD_MASK);
-  if (cls == LC_CLASS_NONE)
+  if (lc_classify_cmd(cmd & LC_FUTEX_CMD_MASK) != LC_CLASS_WAIT)
     return;
   u64 id = bpf_get_current_pid_tgid();
   if (!lk_traced(id))
@@ -42,44 +43,65 @@ static __always_inline void on_enter(u32 cmd, u64 uaddr, u64 val) {
   u32 tid = (u32)id;
   struct lc_call c = {};
   c.uaddr = uaddr;
-  c.cls = cls;
+  c.cls = LC_CLASS_WAIT;
   c.hint = cmd & 0xff;
-  if (cls == LC_CLASS_WAIT) {
-    if ((u32)val == 2)
-      c.hint |= LC_HINT_VAL2;
-    bpf_probe_read_user(&c.owner, sizeof(c.owner), (void *)(uaddr + 8));
-    c.start_ns = bpf_ktime_get_ns(); /* last, so that the probe's own work is not counted */
-  }
+  if ((u32)val == 2)
+    c.hint |= LC_HINT_VAL2;
+  bpf_probe_read_user(&c.owner, sizeof(c.owner), (void *)(uaddr + 8));
+  c.start_ns = bpf_ktime_get_ns(); /* last, so that the probe's own work is not counted */
   if (calls.update(&tid, &c) != 0)
     count_drop(LC_DROP_CALLS_FULL);
 }
 
-static __always_inline void on_exit(void *ctx, s64 ret) {
-  u64 now = bpf_ktime_get_ns();
-  u32 tid = (u32)bpf_get_current_pid_tgid();
-  struct lc_call *cp = calls.lookup(&tid);
-  if (!cp)
-    return; /* not traced, or the call began before tracing */
-  struct lc_call c = *cp;
-  calls.delete(&tid);
-
-  if (c.cls == LC_CLASS_WAKE) {
-    if (ret <= 0)
-      return; /* nobody was waiting: an uncontended release */
-    struct lc_release_key k = {};
-    k.uaddr = c.uaddr;
-    k.caller = lk_syscall_sp_word();
-    k.tid = tid;
-    k.stackid = user_stack(ctx);
-    k.hint = c.hint;
-    struct lc_release_val zero = {};
-    struct lc_release_val *v = lk_or_drop(releases.lookup_or_try_init(&k, &zero), LC_DROP_RELEASES_FULL);
-    if (v) {
-      __sync_fetch_and_add(&v->wakes, 1);
-      __sync_fetch_and_add(&v->woken, (u64)ret);
-    }
+/* A wake that woke someone (ret > 0): its word and command from the syscall's saved registers
+ * (futex(2): uaddr in rdi, op in rsi; futex_wake(2): uaddr in rdi), which the kernel leaves as the
+ * caller set them. */
+static __always_inline void on_wake_exit(void *ctx, u64 id, s32 nr, s64 ret) {
+  if (!lk_traced(id))
+    return;
+  u64 regs = bpf_task_pt_regs(bpf_get_current_task_btf());
+  if (regs == 0)
+    return;
+  u64 di = 0, si = 0;
+  bpf_probe_read_kernel(&di, sizeof(di), (void *)(regs + __builtin_offsetof(struct pt_regs, di)));
+  u32 cmd;
+  if (nr == NR_FUTEX) {
+    bpf_probe_read_kernel(&si, sizeof(si), (void *)(regs + __builtin_offsetof(struct pt_regs, si)));
+    cmd = (u32)si & 0xff;
+    if (lc_classify_cmd(cmd & LC_FUTEX_CMD_MASK) != LC_CLASS_WAKE)
+      return;
+  } else if (nr == NR_FUTEX_WAKE) {
+    cmd = LC_CMD_FUTEX2_WAKE;
+  } else {
     return;
   }
+  struct lc_release_key k = {};
+  k.uaddr = di;
+  k.caller = lk_syscall_sp_word();
+  k.tid = (u32)id;
+  k.stackid = user_stack(ctx);
+  k.hint = cmd;
+  struct lc_release_val zero = {};
+  struct lc_release_val *v = lk_or_drop(releases.lookup_or_try_init(&k, &zero), LC_DROP_RELEASES_FULL);
+  if (v) {
+    __sync_fetch_and_add(&v->wakes, 1);
+    __sync_fetch_and_add(&v->woken, (u64)ret);
+  }
+}
+
+static __always_inline void on_exit(void *ctx, s32 nr, s64 ret) {
+  u64 now = bpf_ktime_get_ns();
+  u64 id = bpf_get_current_pid_tgid();
+  u32 tid = (u32)id;
+  struct lc_call *cp = calls.lookup(&tid);
+  if (!cp) {
+    /* Not a wait we saw begin: a wake, a thread not traced, or a call from before tracing. */
+    if (ret > 0)
+      on_wake_exit(ctx, id, nr, ret);
+    return;
+  }
+  struct lc_call c = *cp;
+  calls.delete(&tid);
 
   if (ret == -LC_EAGAIN) {
     struct lc_retry_key k = {};
@@ -119,7 +141,7 @@ int futex_enter(struct tracepoint__syscalls__sys_enter_futex *args) {
 
 /* Every sys_exit_* tracepoint has the same layout (ret at offset 16): one program serves them all. */
 int futex_exit(struct tracepoint__syscalls__sys_exit_futex *args) {
-  on_exit(args, args->ret);
+  on_exit(args, args->__syscall_nr, args->ret);
   return LK_TP_PASS_ON;
 }
 

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fmt/format.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -27,6 +28,15 @@ extern const std::string kLockstatContentionBpf;
 
 namespace lockkit::lockstat {
 namespace {
+
+// futex_wake(2) (Linux 6.7); older C library headers do not know its number.
+#if defined(SYS_futex_wake)
+constexpr long kNrFutexWake = SYS_futex_wake;
+#elif defined(__x86_64__)
+constexpr long kNrFutexWake = 454;
+#else
+constexpr long kNrFutexWake = -1;
+#endif
 
 // Init functions, rarely called: they tell which objects exist (names by init stack, kinds).
 struct InitProbe {
@@ -81,7 +91,8 @@ class ContentionTool : public Tool {
   std::vector<std::string> bpf_defines(const Target* t) const override {
     std::vector<std::string> defines = {fmt::format("TARGET_PID={}", t->pid()), fmt::format("SELF_PID={}", getpid()),
                                         fmt::format("HAVE_FUTEX2={}", futex2_ ? 1 : 0),
-                                        fmt::format("HAVE_FUTEX_WAITV={}", waitv_ ? 1 : 0)};
+                                        fmt::format("HAVE_FUTEX_WAITV={}", waitv_ ? 1 : 0),
+                                        fmt::format("NR_FUTEX={}", SYS_futex), fmt::format("NR_FUTEX_WAKE={}", kNrFutexWake)};
     for (auto& d : stack_map_defines(o_.stack_storage)) defines.push_back(d);
     append_map_sizes(defines, kContentionMapSizes);
     return defines;
