@@ -92,7 +92,7 @@ Options parse_options(int argc, char** argv) {
 
   auto res = parse_arguments(spec, own);
   HelpExtras extras;
-  extras.notes = std::string("Contention mode: ") + kContentionBlindSpots +
+  extras.notes = std::string("Note: ") + kContentionBlindSpots +
                  ". It reports, per lock, the contended waits per thread and waiting stack, and for "
                  "mutexes the holders that caused them with their release stacks.\n";
   extras.examples = {

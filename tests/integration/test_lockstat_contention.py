@@ -7,11 +7,13 @@ Tolerances: counts exact. A lock's wait time is at most what the workload measur
 lock calls (the futex wait is inside the call; 1 ms of slack for clock reads) and at least 70 % of
 it (the rest is the call's time outside the kernel, which a loaded machine can stretch)."""
 import os
+import signal
 import subprocess
 import tempfile
 import unittest
 
 import lockkit_testlib as lk
+from test_faults import RATE_KEEP, Loop, uprobe_events
 
 WAIT_LOW = 0.70
 WAIT_SLACK_NS = 1_000_000
@@ -154,6 +156,50 @@ class ContentionMode(unittest.TestCase):
         hot = [l for l in lines if l.rsplit(" ", 1)[0].endswith(";hot_lock")]
         self.assertTrue(hot, lines)
         self.assertEqual(sum(int(l.rsplit(" ", 1)[1]) for l in hot), self.lock("hot_lock")["wait_ns"])
+
+
+class RunningProcess(unittest.TestCase):
+    """-p on a running two-thread mutex loop: a stop signal gives the final report, SIGKILL leaves
+    the target as fast as before (the rate rule of the fault suite), and no uprobe event stays."""
+
+    def setUp(self):
+        lk.require_bpf(self)
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+        self.events_before = uprobe_events()
+
+    def trace(self, loop, json_path):
+        tool = lk.Proc([lk.binary("lockstat"), "--mode", "contention", "-i", "3600", "--json", json_path,
+                        "-p", str(loop.pid)], tmpdir=self.tmp.name, stdout=subprocess.DEVNULL)
+        self.addCleanup(lambda: tool.p.poll() is None and tool.p.kill())
+        tool.wait_for_stderr("Tracing pid")
+        return tool
+
+    def test_sigint_reports_and_leaves_nothing(self):
+        loop = Loop(self, "mutex", 2)
+        before = loop.rate()
+        json_path = os.path.join(self.tmp.name, "c.json")
+        tool = self.trace(loop, json_path)
+        loop.rate(0.5)
+        tool.p.send_signal(signal.SIGINT)
+        rc, _ = tool.finish()
+        self.assertEqual(rc, 0, tool.stderr())
+        report = lk.load_json(json_path)
+        self.assertEqual(report["mode"], "contention")
+        self.assertEqual(report["pid"], loop.pid)
+        self.assertEqual(report["dropped"], {})
+        self.assertGreaterEqual(loop.rate_after_tracer(before), RATE_KEEP * before)
+        self.assertEqual(uprobe_events(), self.events_before)
+
+    def test_sigkill_leaves_the_target_at_full_speed(self):
+        loop = Loop(self, "mutex", 2)
+        before = loop.rate()
+        tool = self.trace(loop, os.path.join(self.tmp.name, "k.json"))
+        tool.p.kill()
+        tool.finish()
+        self.assertTrue(loop.running())
+        self.assertGreaterEqual(loop.rate_after_tracer(before), RATE_KEEP * before)
+        self.assertEqual(uprobe_events(), self.events_before)
 
 
 if __name__ == "__main__":
