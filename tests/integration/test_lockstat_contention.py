@@ -158,6 +158,55 @@ class ContentionMode(unittest.TestCase):
         self.assertEqual(sum(int(l.rsplit(" ", 1)[1]) for l in hot), self.lock("hot_lock")["wait_ns"])
 
 
+class RawFutexes(unittest.TestCase):
+    """-p on futex_scenarios, whose futex calls are raw system calls it counts itself: a word of no
+    pthread object is kind "futex"; an EAGAIN wait is counted apart, never as a contention."""
+
+    def setUp(self):
+        lk.require_bpf(self)
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+
+    def run_scenario(self, args):
+        record = os.path.join(self.tmp.name, "rec.json")
+        out = os.path.join(self.tmp.name, "out.json")
+        wl = subprocess.Popen([lk.binary("futex_scenarios"), record] + args, stdin=subprocess.PIPE,
+                              stdout=subprocess.DEVNULL, text=True)
+        self.addCleanup(lambda: wl.poll() is None and wl.kill())
+        tool = lk.Proc([lk.binary("lockstat"), "--mode", "contention", "-n", "0", "--json", out,
+                        "-p", str(wl.pid)], tmpdir=self.tmp.name, stdout=subprocess.DEVNULL)
+        tool.wait_for_stderr("Tracing pid")
+        wl.stdin.write("go\n")
+        wl.stdin.close()
+        self.assertEqual(wl.wait(timeout=120), 0)
+        rc, _ = tool.finish()  # ends by itself: the target exited
+        self.assertEqual(rc, 0, tool.stderr())
+        rec = lk.load_json(record)
+        locks = [l for l in lk.load_json(out)["locks"] if int(l["address"], 16) == int(rec["addr"], 16)]
+        self.assertEqual(len(locks), 1, locks)
+        return rec, locks[0]
+
+    def test_eagain_waits_are_counted_and_are_no_contention(self):
+        rec, lock = self.run_scenario(["eagain", "100"])
+        self.assertEqual(rec["eagain"], 100)
+        self.assertEqual(lock["kind"], "futex")
+        self.assertEqual(lock["name"], "busy_word")
+        self.assertEqual(lock["contentions"], 0)
+        self.assertEqual(lock["wait_ns"], 0)
+        self.assertEqual(lock["eagain_waits"], 100)
+        self.assertEqual([(t["tid"], t["contentions"], t["eagain_waits"]) for t in lock["threads"]],
+                         [(rec["tid"], 0, 100)])
+        self.assertNotIn("holders", lock)
+
+    def test_blocking_waits_on_a_bare_futex_are_its_contentions(self):
+        rec, lock = self.run_scenario(["block", "10", "3"])
+        self.assertEqual(lock["kind"], "futex")
+        self.assertEqual(lock["contentions"], rec["waits"] - rec["wait_eagain"])
+        self.assertEqual(lock["eagain_waits"], rec["wait_eagain"])
+        self.assertLessEqual(lock["wait_ns"], rec["wait_ns"] + WAIT_SLACK_NS)
+        self.assertGreaterEqual(lock["wait_ns"], WAIT_LOW * rec["wait_ns"])
+
+
 class RunningProcess(unittest.TestCase):
     """-p on a running two-thread mutex loop: a stop signal gives the final report, SIGKILL leaves
     the target as fast as before (the rate rule of the fault suite), and no uprobe event stays."""

@@ -1,4 +1,4 @@
-/* contended RECORD: contended waits whose waiter, holder and duration the program records itself,
+/* contended RECORD [wait]: contended waits whose waiter, holder and duration the program records itself,
  * for lockstat --mode contention.
  *
  * Every contended wait is made certain: the thread that holds the lock (or will signal) waits until
@@ -14,6 +14,9 @@
  *               (outside cv_lock) once it sleeps
  *   heap_cv     condition variable from pthread_cond_init: the same, HEAP_CV_ROUNDS times
  *   gate_sem    global semaphore: waiter D blocks in sem_wait SEM_ROUNDS times until posted
+ *
+ * With "wait", it prints "pid N" and waits for a line on stdin before starting (so that a tracer can
+ * attach to it first).
  *
  * Coordination between the threads uses atomics and short sleeps only (no futex of its own).
  * RECORD gets JSON: the pid, every lock's address, each contended wait (lock, waiter, holder,
@@ -244,9 +247,15 @@ static void signal_when_asleep(pthread_cond_t *c, int tid, int done_before) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 2) {
-    fprintf(stderr, "usage: contended RECORD\n");
+  if (argc != 2 && !(argc == 3 && strcmp(argv[2], "wait") == 0)) {
+    fprintf(stderr, "usage: contended RECORD [wait]\n");
     return 2;
+  }
+  if (argc == 3) {
+    char line[64];
+    printf("pid %d\n", (int)getpid());
+    fflush(stdout);
+    if (!fgets(line, sizeof(line), stdin)) die("no start line on stdin");
   }
   heap_lock = malloc(sizeof(*heap_lock));
   heap_cv = malloc(sizeof(*heap_cv));
