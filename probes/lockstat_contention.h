@@ -33,10 +33,15 @@
 #define LC_CMD_FUTEX2_WAKE 0x71  /* futex_wake(2) */
 #define LC_CMD_FUTEX2_WAITV 0x72 /* futex_waitv(2): attributed to its first futex */
 
-/* What a call's `hint` says about it: the command, and whether it was a wait for the value 2, the
- * value a glibc mutex (and every lll lock) has while it is locked with waiters. */
-#define LC_HINT_CMD(h) ((h) & 0xff)
+/* What a call's `hint` says about it: in its low 8 bits the command with the private flag (or one of
+ * the LC_CMD_FUTEX2_* pseudo commands), and LC_HINT_VAL2 for a wait for the value 2, the value a
+ * glibc mutex (and every lll lock) has while it is locked with waiters. */
 #define LC_HINT_VAL2 0x100
+
+/* A plain FUTEX_WAIT (private or shared) for the value 2: the glibc mutex protocol's wait. */
+LK_INLINE int lc_hint_mutex_wait(__u32 hint) {
+  return (hint & LC_HINT_VAL2) && (hint & LC_FUTEX_CMD_MASK) == LC_FUTEX_WAIT;
+}
 
 enum lc_class { LC_CLASS_NONE = 0, LC_CLASS_WAIT = 1, LC_CLASS_WAKE = 2 };
 

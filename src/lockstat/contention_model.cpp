@@ -51,11 +51,10 @@ ContentionReport build_contention_report(const ContentionSnapshot& snap, const C
   // Evidence per futex word: the stacks that waited on it or woke it, and how it was waited on.
   std::map<uint64_t, std::vector<FutexEvidence>> evidence;
   for (auto& [k, v] : snap.waits)
-    evidence[k.uaddr].push_back({frames(k.stackid, k.caller).functions, (k.hint & LC_HINT_VAL2) != 0 &&
-                                                                            LC_HINT_CMD(k.hint) == LC_FUTEX_WAIT});
+    evidence[k.uaddr].push_back({frames(k.stackid, k.caller).functions, lc_hint_mutex_wait(k.hint) != 0});
   for (auto& [k, v] : snap.releases) evidence[k.uaddr].push_back({frames(k.stackid, k.caller).functions, false});
   for (auto& [k, n] : snap.retries)
-    evidence[k.uaddr].push_back({{}, (k.hint & LC_HINT_VAL2) != 0 && LC_HINT_CMD(k.hint) == LC_FUTEX_WAIT});
+    evidence[k.uaddr].push_back({{}, lc_hint_mutex_wait(k.hint) != 0});
 
   FutexClassifier classifier([&](uint64_t a) -> std::optional<std::pair<uint64_t, uint64_t>> {
     if (!naming.data_object) return std::nullopt;

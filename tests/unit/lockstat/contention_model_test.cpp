@@ -227,3 +227,36 @@ TEST_CASE("contention text and folded output: the blind spots said, stacks weigh
   write_contention_folded(folded, r);
   CHECK(folded.str().find("place_order;pthread_mutex_lock;__lll_lock_wait;orders_lock 3100\n") != std::string::npos);
 }
+
+TEST_CASE("the BPF side keeps waits and wakes of every futex command glibc and futex2 use") {
+  for (uint32_t cmd : {LC_FUTEX_WAIT, LC_FUTEX_WAIT_BITSET, LC_FUTEX_LOCK_PI, LC_FUTEX_LOCK_PI2,
+                       LC_FUTEX_WAIT_REQUEUE_PI, LC_CMD_FUTEX2_WAIT, LC_CMD_FUTEX2_WAITV})
+    CHECK(lc_classify_cmd(cmd) == LC_CLASS_WAIT);
+  for (uint32_t cmd : {LC_FUTEX_WAKE, LC_FUTEX_WAKE_BITSET, LC_FUTEX_WAKE_OP, LC_FUTEX_REQUEUE,
+                       LC_FUTEX_CMP_REQUEUE, LC_FUTEX_CMP_REQUEUE_PI, LC_FUTEX_UNLOCK_PI, LC_CMD_FUTEX2_WAKE})
+    CHECK(lc_classify_cmd(cmd) == LC_CLASS_WAKE);
+  CHECK(lc_classify_cmd(2) == LC_CLASS_NONE);  // FUTEX_FD
+  CHECK(lc_classify_cmd(8) == LC_CLASS_NONE);  // FUTEX_TRYLOCK_PI never sleeps
+  // The private and clock flags are stripped before classifying.
+  CHECK(lc_classify_cmd((LC_FUTEX_WAIT_BITSET | LC_FUTEX_PRIVATE_FLAG | LC_FUTEX_CLOCK_REALTIME) & LC_FUTEX_CMD_MASK) ==
+        LC_CLASS_WAIT);
+}
+
+TEST_CASE("contention model: a private FUTEX_WAIT for 2 is a mutex even without names or symbols") {
+  ContentionSnapshot s;
+  s.waits.push_back({wait_key(0x9000, 11, 10, 5, LC_FUTEX_WAIT | LC_FUTEX_PRIVATE_FLAG | LC_HINT_VAL2),
+                     wait_val(2, 200, 150)});
+  s.waits.push_back({wait_key(0xa000, 11, 10, 5, LC_FUTEX_WAIT_BITSET | LC_FUTEX_PRIVATE_FLAG | LC_HINT_VAL2),
+                     wait_val(1, 100, 100)});
+  ContentionNaming n;
+  n.frames = [](int32_t, uint64_t) { return std::vector<Frame>{}; };
+  InitLabels labels;
+  ContentionReport r = build_contention_report(s, n, labels);
+  REQUIRE(r.locks.size() == 2);
+  const ContentionLock& m = find(r, FutexKind::Mutex);
+  CHECK(m.address == 0x9000);
+  CHECK(m.source == FutexObject::Source::WaitValue);
+  REQUIRE(m.holders.size() == 1);  // no thread list given: any non-zero owner but the waiter
+  CHECK(m.holders[0].tid == 10);
+  CHECK(find(r, FutexKind::Other).address == 0xa000);  // a bitset wait for 2 is not the protocol's
+}
