@@ -23,7 +23,7 @@ BPF_HASH(calls, u32, struct lc_call, MAX_CALLS);
 BPF_HASH(waits, struct lc_wait_key, struct lc_wait_val, MAX_WAITS);
 BPF_HASH(retries, struct lc_retry_key, u64, MAX_RETRIES);
 BPF_HASH(releases, struct lc_release_key, struct lc_release_val, MAX_RELEASES);
-BPF_HASH(inits, u64, struct lc_init, MAX_LOCKS);
+BPF_HASH(inits, struct lc_init_key, struct lc_init, MAX_LOCKS);
 _Static_assert(MAX_DROPS == LC_DROP_MAX, "the drops array holds one counter per drop reason");
 
 static __always_inline int user_stack(void *ctx) {
@@ -78,6 +78,7 @@ static __always_inline void on_wake_exit(void *ctx, u64 id, s32 nr, s64 ret) {
   struct lc_release_key k = {};
   k.uaddr = di;
   k.caller = lk_syscall_sp_word();
+  k.pid = id >> 32;
   k.tid = (u32)id;
   k.stackid = user_stack(ctx);
   k.hint = cmd;
@@ -106,6 +107,7 @@ static __always_inline void on_exit(void *ctx, s32 nr, s64 ret) {
   if (ret == -LC_EAGAIN) {
     struct lc_retry_key k = {};
     k.uaddr = c.uaddr;
+    k.pid = id >> 32;
     k.tid = tid;
     k.hint = c.hint;
     u64 zero = 0;
@@ -118,6 +120,7 @@ static __always_inline void on_exit(void *ctx, s32 nr, s64 ret) {
   struct lc_wait_key k = {};
   k.uaddr = c.uaddr;
   k.caller = lk_syscall_sp_word();
+  k.pid = id >> 32;
   k.tid = tid;
   k.holder = c.owner;
   k.stackid = user_stack(ctx);
@@ -172,7 +175,9 @@ static __always_inline int on_init(struct pt_regs *ctx, u32 kind) {
   u64 id = bpf_get_current_pid_tgid();
   if (!lk_traced(id))
     return 0;
-  u64 obj = PT_REGS_PARM1(ctx);
+  struct lc_init_key obj = {};
+  obj.addr = PT_REGS_PARM1(ctx);
+  obj.pid = id >> 32;
   struct lc_init in = {};
   u64 ret = 0;
   bpf_probe_read_user(&ret, sizeof(ret), (void *)PT_REGS_SP(ctx)); /* the direct caller */

@@ -80,14 +80,17 @@ struct lc_call {
   __u32 pad;
 };
 
-/* One row of waits: per futex word, waiting thread, holder seen at the wait, waiting stack. */
+/* One row of waits: per process, futex word, waiting thread, holder seen at the wait, waiting
+ * stack. (A word is an address of its process: a tree of processes may use the same addresses.) */
 struct lc_wait_key {
   __u64 uaddr;
   __u64 caller;   /* word at the user stack pointer at the syscall (see locktrace's lt_call.caller) */
+  __u32 pid;
   __u32 tid;
   __u32 holder;   /* lc_call.owner */
   __s32 stackid;  /* user stack of the waiter; negative when it could not be stored */
   __u32 hint;
+  __u32 pad;
 };
 
 struct lc_wait_val {
@@ -101,18 +104,21 @@ struct lc_wait_val {
  * thread's failed attempt and the system call. Counted per word and thread, not as contentions. */
 struct lc_retry_key {
   __u64 uaddr;
+  __u32 pid;
   __u32 tid;
   __u32 hint;
+  __u32 pad;
 };
 
-/* One row of releases: futex wakes that woke at least one waiter, per word, waker and stack. */
+/* One row of releases: futex wakes that woke at least one waiter, per process, word, waker and
+ * stack. */
 struct lc_release_key {
   __u64 uaddr;
   __u64 caller;
+  __u32 pid;
   __u32 tid;
   __s32 stackid;
   __u32 hint;
-  __u32 pad;
 };
 
 struct lc_release_val {
@@ -122,6 +128,13 @@ struct lc_release_val {
 
 /* Object kinds named by init calls. */
 enum lc_init_kind { LC_INIT_MUTEX = 0, LC_INIT_RWLOCK = 1, LC_INIT_COND = 2, LC_INIT_SEM = 3 };
+
+/* An object seen being initialised: its address in its process. */
+struct lc_init_key {
+  __u64 addr;
+  __u32 pid;
+  __u32 pad;
+};
 
 struct lc_init {
   __u64 caller;

@@ -31,16 +31,16 @@ LockIdentity ContentionLock::identity() const {
 ContentionReport build_contention_report(const ContentionSnapshot& snap, const ContentionNaming& naming,
                                          InitLabels& labels) {
   ContentionReport r;
-  std::map<std::pair<int32_t, uint64_t>, Frames> cache;
-  auto frames = [&](int32_t id, uint64_t caller) -> const Frames& {
-    auto key = std::make_pair(id, caller);
+  std::map<std::tuple<uint32_t, int32_t, uint64_t>, Frames> cache;
+  auto frames = [&](uint32_t pid, int32_t id, uint64_t caller) -> const Frames& {
+    auto key = std::make_tuple(pid, id, caller);
     auto it = cache.find(key);
     if (it != cache.end()) return it->second;
     Frames f;
     if (id < 0) {
       f.text = {"[lost stack]"};
     } else if (naming.frames) {
-      for (auto& fr : naming.frames(id, caller)) {
+      for (auto& fr : naming.frames(pid, id, caller)) {
         f.text.push_back(format_frame(fr));
         f.functions.push_back(fr.function);
       }
@@ -48,35 +48,45 @@ ContentionReport build_contention_report(const ContentionSnapshot& snap, const C
     return cache.emplace(key, std::move(f)).first->second;
   };
 
-  // Evidence per futex word: the stacks that waited on it or woke it, and how it was waited on.
-  std::map<uint64_t, std::vector<FutexEvidence>> evidence;
+  // Evidence per futex word of a process: the stacks that waited on it or woke it, and how it was
+  // waited on.
+  using Word = std::pair<uint32_t, uint64_t>;  // (pid, address)
+  std::map<Word, std::vector<FutexEvidence>> evidence;
   for (auto& [k, v] : snap.waits)
-    evidence[k.uaddr].push_back({frames(k.stackid, k.caller).functions, lc_hint_mutex_wait(k.hint) != 0});
-  for (auto& [k, v] : snap.releases) evidence[k.uaddr].push_back({frames(k.stackid, k.caller).functions, false});
-  for (auto& [k, n] : snap.retries)
-    evidence[k.uaddr].push_back({{}, lc_hint_mutex_wait(k.hint) != 0});
+    evidence[{k.pid, k.uaddr}].push_back({frames(k.pid, k.stackid, k.caller).functions, lc_hint_mutex_wait(k.hint) != 0});
+  for (auto& [k, v] : snap.releases)
+    evidence[{k.pid, k.uaddr}].push_back({frames(k.pid, k.stackid, k.caller).functions, false});
+  for (auto& [k, n] : snap.retries) evidence[{k.pid, k.uaddr}].push_back({{}, lc_hint_mutex_wait(k.hint) != 0});
 
-  FutexClassifier classifier([&](uint64_t a) -> std::optional<std::pair<uint64_t, uint64_t>> {
-    if (!naming.data_object) return std::nullopt;
-    auto o = naming.data_object(a);
-    if (!o) return std::nullopt;
-    return std::make_pair(o->start, o->size);
-  });
-  std::map<uint64_t, const lc_init*> inits;
-  for (auto& [addr, in] : snap.inits) {
+  // One classifier per process: its init calls and its data symbols.
+  std::map<uint32_t, FutexClassifier> classifiers;
+  auto classifier = [&](uint32_t pid) -> FutexClassifier& {
+    auto it = classifiers.find(pid);
+    if (it != classifiers.end()) return it->second;
+    FutexClassifier c([&naming, pid](uint64_t a) -> std::optional<std::pair<uint64_t, uint64_t>> {
+      if (!naming.data_object) return std::nullopt;
+      auto o = naming.data_object(pid, a);
+      if (!o) return std::nullopt;
+      return std::make_pair(o->start, o->size);
+    });
+    return classifiers.emplace(pid, std::move(c)).first->second;
+  };
+  std::map<Word, const lc_init*> inits;
+  for (auto& [k, in] : snap.inits) {
     static const FutexKind kinds[] = {FutexKind::Mutex, FutexKind::Rwlock, FutexKind::Condvar, FutexKind::Semaphore};
-    if (in.kind < 4) classifier.add_init(addr, kinds[in.kind]);
-    inits[addr] = &in;
+    if (in.kind < 4) classifier(k.pid).add_init(k.addr, kinds[in.kind]);
+    inits[{k.pid, k.addr}] = &in;
   }
 
-  // word -> object; objects keyed by (start, kind).
-  std::map<uint64_t, FutexObject> objects;
-  for (auto& [word, ev] : evidence) objects[word] = classifier.classify(word, ev);
-  using LockKey = std::pair<uint64_t, FutexKind>;
+  // word -> object; locks keyed by (pid, start, kind).
+  std::map<Word, FutexObject> objects;
+  for (auto& [word, ev] : evidence) objects[word] = classifier(word.first).classify(word.second, ev);
+  using LockKey = std::tuple<uint32_t, uint64_t, FutexKind>;
   std::map<LockKey, ContentionLock> locks;
-  auto lock_of = [&](uint64_t word) -> ContentionLock& {
-    const FutexObject& o = objects.at(word);
-    ContentionLock& l = locks[{o.address, o.kind}];
+  auto lock_of = [&](uint32_t pid, uint64_t word) -> ContentionLock& {
+    const FutexObject& o = objects.at({pid, word});
+    ContentionLock& l = locks[{pid, o.address, o.kind}];
+    l.pid = pid;
     l.address = o.address;
     l.kind = o.kind;
     l.source = o.source;
@@ -86,13 +96,14 @@ ContentionReport build_contention_report(const ContentionSnapshot& snap, const C
     }
     return l;
   };
+  auto key_of = [](const ContentionLock& l) { return LockKey{l.pid, l.address, l.kind}; };
 
   std::map<LockKey, std::map<uint32_t, WaitingThread>> threads;
   std::map<LockKey, std::map<std::vector<std::string>, WaitStack>> stacks;
   std::map<LockKey, std::map<uint32_t, Holder>> holders;
   for (auto& [k, v] : snap.waits) {
-    ContentionLock& l = lock_of(k.uaddr);
-    LockKey key{l.address, l.kind};
+    ContentionLock& l = lock_of(k.pid, k.uaddr);
+    LockKey key = key_of(l);
     l.contentions += v.contentions;
     l.wait_ns += v.wait_ns;
     l.max_wait_ns = std::max<uint64_t>(l.max_wait_ns, v.max_wait_ns);
@@ -102,14 +113,14 @@ ContentionReport build_contention_report(const ContentionSnapshot& snap, const C
     t.contentions += v.contentions;
     t.wait_ns += v.wait_ns;
     t.max_wait_ns = std::max<uint64_t>(t.max_wait_ns, v.max_wait_ns);
-    const Frames& f = frames(k.stackid, k.caller);
+    const Frames& f = frames(k.pid, k.stackid, k.caller);
     WaitStack& s = stacks[key][f.text];
     s.frames = f.text;
     s.contentions += v.contentions;
     s.wait_ns += v.wait_ns;
     if (l.kind == FutexKind::Mutex) {
       l.has_holders = true;
-      bool known = k.holder != 0 && k.holder != k.tid && (!naming.is_thread || naming.is_thread(k.holder));
+      bool known = k.holder != 0 && k.holder != k.tid && (!naming.is_thread || naming.is_thread(k.pid, k.holder));
       if (!known) {
         l.unknown_holder_contentions += v.contentions;
       } else {
@@ -121,9 +132,9 @@ ContentionReport build_contention_report(const ContentionSnapshot& snap, const C
     }
   }
   for (auto& [k, n] : snap.retries) {
-    ContentionLock& l = lock_of(k.uaddr);
+    ContentionLock& l = lock_of(k.pid, k.uaddr);
     l.eagain_waits += n;
-    WaitingThread& t = threads[{l.address, l.kind}][k.tid];
+    WaitingThread& t = threads[key_of(l)][k.tid];
     t.tid = k.tid;
     t.eagain_waits += n;
   }
@@ -132,17 +143,17 @@ ContentionReport build_contention_report(const ContentionSnapshot& snap, const C
   // A holder's release stacks: its wakes of the lock's words that woke a waiter.
   std::map<LockKey, std::map<uint32_t, std::map<std::vector<std::string>, uint64_t>>> releases;
   for (auto& [k, v] : snap.releases) {
-    const FutexObject& o = objects.at(k.uaddr);
-    releases[{o.address, o.kind}][k.tid][frames(k.stackid, k.caller).text] += v.wakes;
+    const FutexObject& o = objects.at({k.pid, k.uaddr});
+    releases[{k.pid, o.address, o.kind}][k.tid][frames(k.pid, k.stackid, k.caller).text] += v.wakes;
   }
 
   for (auto& [key, l] : locks) {
     if (naming.data_object) {
-      if (auto o = naming.data_object(l.address)) l.symbol = o->name_at(l.address);
+      if (auto o = naming.data_object(l.pid, l.address)) l.symbol = o->name_at(l.address);
     }
-    auto in = inits.find(l.address);
+    auto in = inits.find({l.pid, l.address});
     if (in != inits.end()) {
-      l.init_frames = frames(in->second->stackid, in->second->caller).text;
+      l.init_frames = frames(l.pid, in->second->stackid, in->second->caller).text;
       if (!l.symbol) l.init_label = labels.label(l.address);
     }
     for (auto& [tid, t] : threads[key]) l.threads.push_back(t);
@@ -182,7 +193,7 @@ void apply_contention_view(ContentionReport& r, SortKey key, size_t top, uint64_
     double ma = metric(a), mb = metric(b);
     if (ma != mb) return ma > mb;
     if (a.eagain_waits != b.eagain_waits) return a.eagain_waits > b.eagain_waits;
-    return a.address < b.address;
+    return std::tie(a.pid, a.address) < std::tie(b.pid, b.address);
   });
   if (top > 0 && r.locks.size() > top) r.locks.resize(top);
 }

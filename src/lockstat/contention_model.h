@@ -20,11 +20,12 @@
 namespace lockkit::lockstat {
 
 static_assert(sizeof(lc_call) == 32, "lc_call layout must match the BPF side");
-static_assert(sizeof(lc_wait_key) == 32, "lc_wait_key layout must match the BPF side");
+static_assert(sizeof(lc_wait_key) == 40, "lc_wait_key layout must match the BPF side");
 static_assert(sizeof(lc_wait_val) == 32, "lc_wait_val layout must match the BPF side");
-static_assert(sizeof(lc_retry_key) == 16, "lc_retry_key layout must match the BPF side");
+static_assert(sizeof(lc_retry_key) == 24, "lc_retry_key layout must match the BPF side");
 static_assert(sizeof(lc_release_key) == 32, "lc_release_key layout must match the BPF side");
 static_assert(sizeof(lc_release_val) == 16, "lc_release_val layout must match the BPF side");
+static_assert(sizeof(lc_init_key) == 16, "lc_init_key layout must match the BPF side");
 static_assert(sizeof(lc_init) == 24, "lc_init layout must match the BPF side");
 
 // What one read of the BPF maps returned.
@@ -32,7 +33,7 @@ struct ContentionSnapshot {
   std::vector<std::pair<lc_wait_key, lc_wait_val>> waits;
   std::vector<std::pair<lc_retry_key, uint64_t>> retries;
   std::vector<std::pair<lc_release_key, lc_release_val>> releases;
-  std::vector<std::pair<uint64_t, lc_init>> inits;
+  std::vector<std::pair<lc_init_key, lc_init>> inits;
 };
 
 struct WaitStack {
@@ -58,6 +59,7 @@ struct Holder {
 };
 
 struct ContentionLock {
+  uint32_t pid = 0;      // the process the object lives in
   uint64_t address = 0;  // the object's start
   FutexKind kind = FutexKind::Other;
   FutexObject::Source source = FutexObject::Source::None;  // what told the kind
@@ -87,20 +89,21 @@ struct ContentionReport {
   Diagnostics diag;
 };
 
-// Turns ids and addresses into names; tests give their own.
+// Turns ids and addresses of a process into names; tests give their own.
 struct ContentionNaming {
-  // Leaf-first frames of a stored user stack (empty when lost or gone).
-  std::function<std::vector<Frame>(int32_t stackid, uint64_t caller)> frames;
-  std::function<std::optional<DataObject>(uint64_t addr)> data_object;
-  // Whether `tid` is a thread of the traced process (a mutex's owner field is checked with it).
-  std::function<bool(uint32_t tid)> is_thread;
+  // Leaf-first frames of a stored user stack of process `pid` (empty when lost or gone).
+  std::function<std::vector<Frame>(uint32_t pid, int32_t stackid, uint64_t caller)> frames;
+  std::function<std::optional<DataObject>(uint32_t pid, uint64_t addr)> data_object;
+  // Whether `tid` is a thread of process `pid` (a mutex's owner field is checked with it).
+  std::function<bool(uint32_t pid, uint32_t tid)> is_thread;
 };
 
 ContentionReport build_contention_report(const ContentionSnapshot& snap, const ContentionNaming& naming,
                                          InitLabels& labels);
 
 // Keeps locks whose total wait >= min_wait_ns, sorted by `key` (Wait, Count = contentions,
-// MaxWait, AvgWait; descending), the first `top` (0 = all).
+// MaxWait, AvgWait; descending), the first `top` (0 = all). Locks are per process: one object
+// address in two processes is two locks.
 void apply_contention_view(ContentionReport& r, SortKey key, size_t top, uint64_t min_wait_ns);
 
 // The reasons behind each lc_drop counter; adds them (stacks lost apart) to `d`.

@@ -33,8 +33,8 @@ void write_contention_text(std::ostream& os, const ContentionReport& r, const Co
                       dur(l.max_wait_ns), l.eagain_waits);
   os << '\n';
   for (auto& l : r.locks) {
-    os << fmt::format("{} ({}, {}): {} contentions, {} waiting", l.display_name(), hex_address(l.address),
-                      futex_kind_name(l.kind), l.contentions, dur(l.wait_ns));
+    os << fmt::format("{} ({}, {}, pid {}): {} contentions, {} waiting", l.display_name(), hex_address(l.address),
+                      futex_kind_name(l.kind), l.pid, l.contentions, dur(l.wait_ns));
     if (l.timeouts) os << fmt::format(", {} timed out", l.timeouts);
     os << '\n';
     if (!l.init_frames.empty()) {
@@ -79,6 +79,7 @@ Json contention_json(const ContentionReport& r, size_t stack_depth) {
   Json locks = Json::array();
   for (auto& l : r.locks) {
     Json lock;
+    lock["pid"] = l.pid;
     add_lock_identity(lock, l.identity());
     lock["kind"] = futex_kind_name(l.kind);
     Json words = Json::array();

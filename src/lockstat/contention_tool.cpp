@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 #include <iostream>
+#include <map>
 #include <set>
 
 #include "core/elf.h"
@@ -173,7 +174,21 @@ class ContentionTool : public Tool {
   void refresh() {
     mappings_->poll(*sym_);
     if (target_->running_program() && sym_->refresh())
-      for (uint32_t tid : thread_ids(target_->pid())) tids_.insert(tid);
+      for (uint32_t tid : thread_ids(target_->pid())) tids_.insert({uint32_t(target_->pid()), tid});
+    for (auto& [pid, s] : others_)
+      if (s.second) s.second = s.first->refresh();
+  }
+
+  // The target's symbolizer, or one for another process of its tree, kept current while it lives.
+  ProcessSymbolizer& symbolizer(uint32_t pid) {
+    if (pid == uint32_t(target_->pid())) return *sym_;
+    auto it = others_.find(pid);
+    if (it == others_.end()) {
+      auto s = std::make_unique<ProcessSymbolizer>(pid_t(pid));
+      bool alive = s->refresh();
+      it = others_.emplace(pid, std::make_pair(std::move(s), alive)).first;
+    }
+    return *it->second.first;
   }
 
   ContentionSnapshot read() {
@@ -181,23 +196,23 @@ class ContentionTool : public Tool {
     s.waits = read_map<lc_wait_key, lc_wait_val>(waits_fd_, false);
     s.retries = read_map<lc_retry_key, uint64_t>(retries_fd_, false);
     s.releases = read_map<lc_release_key, lc_release_val>(releases_fd_, false);
-    s.inits = read_map<uint64_t, lc_init>(inits_fd_, false);
+    s.inits = read_map<lc_init_key, lc_init>(inits_fd_, false);
     return s;
   }
 
   ContentionReport report(const ContentionSnapshot& snap, double seconds) {
-    // Threads of the process: those seen in /proc and every one that waited, woke or initialised.
-    for (auto& [k, v] : snap.waits) tids_.insert(k.tid);
-    for (auto& [k, v] : snap.releases) tids_.insert(k.tid);
-    for (auto& [k, v] : snap.inits) tids_.insert(v.tid);
+    // Threads of each process: those seen in /proc and every one that waited, woke or initialised.
+    for (auto& [k, v] : snap.waits) tids_.insert({k.pid, k.tid});
+    for (auto& [k, v] : snap.releases) tids_.insert({k.pid, k.tid});
+    for (auto& [k, v] : snap.inits) tids_.insert({k.pid, v.tid});
     ContentionNaming naming;
-    naming.frames = [this](int32_t id, uint64_t caller) {
+    naming.frames = [this](uint32_t pid, int32_t id, uint64_t caller) {
       // The word at the stack pointer in a syscall need not be a return address: it is kept only
       // when it lands in a known function.
-      return namer_->user_stack(*sym_, id, caller, true);
+      return namer_->user_stack(symbolizer(pid), id, caller, true);
     };
-    naming.data_object = [this](uint64_t a) { return sym_->data_object(a); };
-    naming.is_thread = [this](uint32_t tid) { return tids_.count(tid) > 0; };
+    naming.data_object = [this](uint32_t pid, uint64_t a) { return symbolizer(pid).data_object(a); };
+    naming.is_thread = [this](uint32_t pid, uint32_t tid) { return tids_.count({pid, tid}) > 0; };
     ContentionReport r = build_contention_report(snap, naming, labels_);
     r.pid = target_->pid();
     r.duration_s = seconds;
@@ -226,7 +241,8 @@ class ContentionTool : public Tool {
   std::unique_ptr<ProcessSymbolizer> sym_;
   std::unique_ptr<StackNamer> namer_;
   int waits_fd_ = -1, retries_fd_ = -1, releases_fd_ = -1, inits_fd_ = -1, drops_fd_ = -1;
-  std::set<uint32_t> tids_;
+  std::map<uint32_t, std::pair<std::unique_ptr<ProcessSymbolizer>, bool>> others_;  // pid -> (symbols, alive)
+  std::set<std::pair<uint32_t, uint32_t>> tids_;  // (pid, tid)
   InitLabels labels_;
   uint64_t start_ns_ = 0;
   int interval_no_ = 0;

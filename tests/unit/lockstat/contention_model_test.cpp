@@ -34,8 +34,11 @@ std::vector<Frame> frames_of(int32_t id) {
 
 constexpr uint64_t kMutex = 0x1000, kCond = 0x2000;
 
-lc_wait_key wait_key(uint64_t word, uint32_t tid, uint32_t holder, int32_t stack, uint32_t hint) {
+constexpr uint32_t kPid = 9;
+
+lc_wait_key wait_key(uint64_t word, uint32_t tid, uint32_t holder, int32_t stack, uint32_t hint, uint32_t pid = kPid) {
   lc_wait_key k{};
+  k.pid = pid;
   k.uaddr = word;
   k.tid = tid;
   k.holder = holder;
@@ -65,11 +68,13 @@ ContentionSnapshot sample() {
   s.waits.push_back({wait_key(kCond + 0x28, 11, 0, 3, cond_wait), wait_val(4, 8000, 5000)});
   s.waits.push_back({wait_key(kCond + 0x2c, 12, 0, 3, cond_wait), wait_val(2, 2000, 1000)});
   lc_retry_key rk{};
+  rk.pid = kPid;
   rk.uaddr = kMutex;
   rk.tid = 11;
   rk.hint = mutex_wait;
   s.retries.push_back({rk, 7});
   lc_release_key rel{};
+  rel.pid = kPid;
   rel.uaddr = kMutex;
   rel.tid = 10;
   rel.stackid = 2;
@@ -82,12 +87,12 @@ ContentionSnapshot sample() {
 
 ContentionNaming naming() {
   ContentionNaming n;
-  n.frames = [](int32_t id, uint64_t) { return frames_of(id); };
-  n.data_object = [](uint64_t a) -> std::optional<DataObject> {
-    if (a >= kMutex && a < kMutex + 40) return DataObject{"orders_lock", kMutex, 40};
+  n.frames = [](uint32_t, int32_t id, uint64_t) { return frames_of(id); };
+  n.data_object = [](uint32_t pid, uint64_t a) -> std::optional<DataObject> {
+    if (pid == kPid && a >= kMutex && a < kMutex + 40) return DataObject{"orders_lock", kMutex, 40};
     return std::nullopt;
   };
-  n.is_thread = [](uint32_t tid) { return std::set<uint32_t>{10, 11, 12, 13}.count(tid) > 0; };
+  n.is_thread = [](uint32_t pid, uint32_t tid) { return pid == kPid && std::set<uint32_t>{10, 11, 12, 13}.count(tid) > 0; };
   return n;
 }
 
@@ -151,7 +156,10 @@ TEST_CASE("contention model: an init call names a heap lock by label and init st
   lc_init in{};
   in.kind = LC_INIT_COND;
   in.stackid = 3;
-  s.inits.push_back({kCond, in});
+  lc_init_key ik{};
+  ik.addr = kCond;
+  ik.pid = kPid;
+  s.inits.push_back({ik, in});
   InitLabels labels;
   ContentionReport r = build_contention_report(s, naming(), labels);
   const ContentionLock& c = find(r, FutexKind::Condvar);
@@ -202,6 +210,7 @@ TEST_CASE("contention JSON: the documented shape, and no field this mode cannot 
   CHECK_FALSE(cond.contains("holders"));
   auto& mutex = doc["locks"][1];
   CHECK(mutex["kind"] == "mutex");
+  CHECK(mutex["pid"] == kPid);
   CHECK(mutex["name"] == "orders_lock");
   CHECK(mutex["address"] == "0x1000");
   REQUIRE(mutex["holders"].size() == 2);
@@ -249,7 +258,7 @@ TEST_CASE("contention model: a private FUTEX_WAIT for 2 is a mutex even without 
   s.waits.push_back({wait_key(0xa000, 11, 10, 5, LC_FUTEX_WAIT_BITSET | LC_FUTEX_PRIVATE_FLAG | LC_HINT_VAL2),
                      wait_val(1, 100, 100)});
   ContentionNaming n;
-  n.frames = [](int32_t, uint64_t) { return std::vector<Frame>{}; };
+  n.frames = [](uint32_t, int32_t, uint64_t) { return std::vector<Frame>{}; };
   InitLabels labels;
   ContentionReport r = build_contention_report(s, n, labels);
   REQUIRE(r.locks.size() == 2);
@@ -259,4 +268,27 @@ TEST_CASE("contention model: a private FUTEX_WAIT for 2 is a mutex even without 
   REQUIRE(m.holders.size() == 1);  // no thread list given: any non-zero owner but the waiter
   CHECK(m.holders[0].tid == 10);
   CHECK(find(r, FutexKind::Other).address == 0xa000);  // a bitset wait for 2 is not the protocol's
+}
+
+TEST_CASE("contention model: one address in two processes is two locks, each named in its process") {
+  ContentionSnapshot s = sample();
+  s.waits.push_back({wait_key(kMutex, 21, 20, 1, LC_FUTEX_WAIT | LC_FUTEX_PRIVATE_FLAG | LC_HINT_VAL2, 8),
+                     wait_val(1, 50, 50)});
+  InitLabels labels;
+  ContentionReport r = build_contention_report(s, naming(), labels);
+  REQUIRE(r.locks.size() == 3);
+  int mutexes = 0;
+  for (auto& l : r.locks) {
+    if (l.kind != FutexKind::Mutex) continue;
+    mutexes++;
+    if (l.pid == 8) {
+      CHECK(l.contentions == 1);
+      CHECK_FALSE(l.symbol.has_value());  // orders_lock is a symbol of process 9 only
+      CHECK(l.unknown_holder_contentions == 1);  // 20 is no thread of process 8 that was seen
+    } else {
+      CHECK(l.pid == kPid);
+      CHECK(l.contentions == 7);
+    }
+  }
+  CHECK(mutexes == 2);
 }
