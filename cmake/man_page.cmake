@@ -3,8 +3,9 @@
 # (src/core/help.h); each fragment replaces its placeholder in the template:
 #   @SYNOPSIS@ @OPTIONS@ @EXAMPLES@ @NOTES@   from the tool
 #   @VERSION@ @DATE@                          the project's version, the build date
-# A fragment with content and no placeholder, or a placeholder the tool did not fill, is an error:
-# nothing the help says is left out of the page.
+# A fragment with content and no placeholder is an error: nothing the help says is left out of the
+# page. A placeholder whose fragment is empty (a tool without notes) is removed, except @SYNOPSIS@
+# and @OPTIONS@, which every tool fills.
 cmake_minimum_required(VERSION 3.18)  # @VAR@ in quoted arguments is text, not a variable
 set(ENV{LOCKKIT_HELP_FORMAT} man)
 execute_process(COMMAND ${TOOL} --help OUTPUT_VARIABLE help ERROR_VARIABLE err RESULT_VARIABLE rc)
@@ -33,10 +34,14 @@ foreach(section SYNOPSIS OPTIONS EXAMPLES NOTES)
       message(FATAL_ERROR "${TEMPLATE} has no @${section}@ for what ${TOOL} --help says there")
     endif()
   else()
-    if(body STREQUAL "")
+    if(body STREQUAL "" AND section MATCHES "SYNOPSIS|OPTIONS")
       message(FATAL_ERROR "${TEMPLATE} has @${section}@ but ${TOOL} --help says nothing there")
     endif()
-    string(REPLACE "@${section}@" "${body}" page "${page}")
+    if(body STREQUAL "")
+      string(REPLACE "@${section}@\n" "" page "${page}")
+    else()
+      string(REPLACE "@${section}@" "${body}" page "${page}")
+    endif()
   endif()
 endforeach()
 

@@ -55,6 +55,23 @@ std::vector<const cxxopts::HelpOptionDetails*> operands(const cxxopts::Options& 
   return out;
 }
 
+// The width of --help, as the tools set it for cxxopts.
+constexpr size_t kWidth = 100;
+
+// `text` broken into lines of at most `width` characters at spaces (a longer word stays whole).
+std::string wrap(const std::string& text, size_t width) {
+  std::istringstream words(text);
+  std::string w, out, line;
+  while (words >> w) {
+    if (!line.empty() && line.size() + 1 + w.size() > width) {
+      out += line + "\n";
+      line.clear();
+    }
+    line += (line.empty() ? "" : " ") + w;
+  }
+  return out + line;
+}
+
 std::string sentence(std::string s) {
   if (!s.empty() && std::islower(static_cast<unsigned char>(s[0]))) s[0] = char(std::toupper(s[0]));
   if (!s.empty() && s.back() != '.' && s.back() != ':') s += '.';
@@ -161,7 +178,23 @@ std::string help_troff(const cxxopts::Options& spec, const HelpExtras& extras) {
   }
 
   o << ".\\\" lockkit-help NOTES\n";
-  if (!extras.notes.empty()) o << ".nf\n" << troff_escape(extras.notes) << (ends_with(extras.notes, "\n") ? "" : "\n") << ".fi\n";
+  // Lines that start with a space are shown as they are (formats, commands); the others are
+  // paragraphs, filled by the formatter.
+  bool verbatim = false, paragraph = false;
+  for (auto& line : split(extras.notes, '\n')) {
+    if (line.empty()) {
+      paragraph = false;
+      continue;
+    }
+    bool indented = line[0] == ' ';
+    if (indented && !verbatim) o << ".PP\n.nf\n";
+    if (!indented && verbatim) o << ".fi\n";
+    if (!indented && !paragraph) o << ".PP\n";
+    verbatim = indented;
+    paragraph = !indented;
+    o << troff_escape(line) << "\n";
+  }
+  if (verbatim) o << ".fi\n";
   return o.str();
 }
 
@@ -186,7 +219,11 @@ std::string help_text(const cxxopts::Options& spec, const HelpExtras& extras) {
       out += name + std::string(column > name.size() ? column - name.size() : 2, ' ') + d->desc + "\n";
     }
   }
-  if (!extras.notes.empty()) out += "\n" + extras.notes + (ends_with(extras.notes, "\n") ? "" : "\n");
+  if (!extras.notes.empty()) {
+    out += "\n";
+    for (auto& line : split(extras.notes, '\n')) out += (line.empty() || line[0] == ' ' ? line : wrap(line, kWidth)) + "\n";
+    while (ends_with(out, "\n\n")) out.pop_back();
+  }
   if (!extras.examples.empty()) {
     out += "\nExamples:\n";
     size_t width = 0;

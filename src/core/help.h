@@ -21,7 +21,8 @@ struct HelpExample {
 
 // What --help prints after the option list.
 struct HelpExtras {
-  // Free text (e.g. an output format), printed verbatim before the examples.
+  // Free text printed before the examples: lines that start with a space as they are (formats,
+  // commands), the others as paragraphs (wrapped in --help, filled in the man page).
   std::string notes;
   std::vector<HelpExample> examples;
 };

@@ -3,6 +3,7 @@
 #include <cstdlib>
 
 #include "core/help.h"
+#include "core/util.h"
 
 using namespace lockkit;
 
@@ -69,11 +70,37 @@ TEST_CASE("man fragments: every option of the help, in troff, each section marke
   CHECK(t.find("\\fB\\-\\-version\\fR\n") != std::string::npos);
   CHECK(t.find(".TP\n\\fIduration\\fR\nSeconds to trace.\n") != std::string::npos);
   CHECK(t.find(".TP\nTrace pid 1234:\n.B sometool \\-p 1234\n") != std::string::npos);
-  CHECK(t.find(".nf\nOutput lines:\n  s,a,b\n.fi\n") != std::string::npos);
+  // A paragraph is filled; indented lines are kept as they are.
+  CHECK(t.find(".PP\nOutput lines:\n.PP\n.nf\n  s,a,b\n.fi\n") != std::string::npos);
 
   setenv("LOCKKIT_HELP_FORMAT", "man", 1);
   CHECK(help_text(spec, sample_extras()) == t);
   unsetenv("LOCKKIT_HELP_FORMAT");
+}
+
+TEST_CASE("a long paragraph of notes is wrapped in --help and filled in the man page") {
+  auto spec = sample_spec();
+  HelpExtras e;
+  std::string para;
+  for (int i = 0; i < 40; i++) para += "word" + std::to_string(i) + " ";
+  e.notes = para + "\n  kept as it is, however long it is, because it starts with a space and is a format\n";
+  unsetenv("LOCKKIT_HELP_FORMAT");
+  std::string h = help_text(spec, e);
+  size_t at = h.find("word0 ");
+  REQUIRE(at != std::string::npos);
+  std::string notes = h.substr(at);  // the help ends with the notes: no examples given
+  size_t lines = 0;
+  for (auto& line : split(notes, '\n')) {
+    if (line.empty()) continue;
+    lines++;
+    if (line[0] != ' ') CHECK(line.size() <= 100);
+  }
+  CHECK(lines == 4);  // the paragraph (270 characters) on three lines, the indented line whole
+  CHECK(notes.find("word39\n  kept as it is") != std::string::npos);
+
+  std::string t = help_troff(spec, e);
+  CHECK(t.find(".PP\nword0 word1 ") != std::string::npos);
+  CHECK(t.find("word39 \n.PP\n.nf\n  kept as it is") != std::string::npos);
 }
 
 TEST_CASE("option summary for a usage line names every option, not the operand") {
