@@ -14,13 +14,13 @@ foreach(tool lockstat locktrace mklockstat)
   set(template ${CMAKE_SOURCE_DIR}/docs/man/${tool}.8.in)
   set(page ${CMAKE_BINARY_DIR}/man/${tool}.8)
   add_custom_command(
-    OUTPUT ${page}
+    OUTPUT ${page} ${page}.gz
     COMMAND ${CMAKE_COMMAND} -DTOOL=$<TARGET_FILE:${tool}> -DTEMPLATE=${template} -DOUT=${page}
             -DVERSION=${PROJECT_VERSION} -P ${CMAKE_SOURCE_DIR}/cmake/man_page.cmake
     DEPENDS ${tool} ${template} ${CMAKE_SOURCE_DIR}/cmake/man_page.cmake
     COMMENT "Man page ${tool}(8) from ${tool} --help"
     VERBATIM)
-  list(APPEND LOCKKIT_MAN_PAGES ${page})
+  list(APPEND LOCKKIT_MAN_PAGES ${page}.gz)
 endforeach()
 add_custom_target(man_pages ALL DEPENDS ${LOCKKIT_MAN_PAGES})
 

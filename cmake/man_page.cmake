@@ -1,4 +1,4 @@
-# Script mode: writes the man page OUT from TEMPLATE (docs/man/<tool>.8.in) and the built tool
+# Script mode: writes the man page OUT (and OUT.gz) from TEMPLATE (docs/man/<tool>.8.in) and the built tool
 # TOOL's own help. The tool prints its help as troff fragments when LOCKKIT_HELP_FORMAT=man
 # (src/core/help.h); each fragment replaces its placeholder in the template:
 #   @SYNOPSIS@ @OPTIONS@ @EXAMPLES@ @NOTES@   from the tool
@@ -53,3 +53,9 @@ if(left)
   message(FATAL_ERROR "${TEMPLATE}: unknown placeholder ${left}")
 endif()
 file(WRITE ${OUT} "${page}")
+# Installed compressed, as Debian policy asks (-n: no name or time stamp, so the same page gives
+# the same bytes).
+execute_process(COMMAND gzip -9nkf ${OUT} RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "gzip ${OUT} failed (${rc})")
+endif()

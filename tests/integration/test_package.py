@@ -112,7 +112,7 @@ class Package(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         files = {line.split()[-1] if " -> " not in line else line.split()[-3] for line in r.stdout.splitlines()}
         files = {f.lstrip(".") for f in files}
-        expected = {f"/usr/bin/{t}" for t in TOOLS} | {f"/usr/share/man/man8/{t}.8" for t in TOOLS} | {
+        expected = {f"/usr/bin/{t}" for t in TOOLS} | {f"/usr/share/man/man8/{t}.8.gz" for t in TOOLS} | {
             "/usr/share/lockkit/mklockstat/mklockstat_analysis.py",
             "/usr/share/lockkit/mklockstat/mklockstat.ipynb",
             "/usr/share/doc/lockkit/README.md", "/usr/share/doc/lockkit/docs/install.md",
@@ -140,7 +140,7 @@ class Package(unittest.TestCase):
                 self.assertEqual(v.returncode, 0, v.stderr)
                 self.assertEqual(v.stdout.splitlines()[0], f"{tool} (lockkit) {self.version}")
 
-                page = self.installed("share", "man", "man8", f"{tool}.8")
+                page = self.installed("share", "man", "man8", f"{tool}.8.gz")
                 env = dict(os.environ, MANWIDTH="100", MANPAGER="cat", PAGER="cat", LC_ALL="C")
                 m = run(["man", "--warnings", "-l", page], env=env)
                 self.assertEqual(m.returncode, 0, m.stderr)
