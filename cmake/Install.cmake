@@ -34,9 +34,10 @@ file(GLOB LOCKKIT_DOCS ${CMAKE_SOURCE_DIR}/docs/*.md)
 # README.md beside docs/, so that its links to docs/*.md work where it is installed.
 install(FILES ${CMAKE_SOURCE_DIR}/README.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
 install(FILES ${LOCKKIT_DOCS} DESTINATION ${CMAKE_INSTALL_DOCDIR}/docs)
-# The labs (exercises, skeletons and their grader), when the source tree has them.
+# The labs (tasks, reference solutions, graders), when the source tree has them; Python's caches
+# from running them in the source tree stay out.
 if(IS_DIRECTORY ${CMAKE_SOURCE_DIR}/labs)
   install(DIRECTORY ${CMAKE_SOURCE_DIR}/labs/ DESTINATION ${CMAKE_INSTALL_DATADIR}/lockkit/labs
-          USE_SOURCE_PERMISSIONS)
+          USE_SOURCE_PERMISSIONS PATTERN "__pycache__" EXCLUDE)
 endif()
 include(cmake/Package.cmake)
