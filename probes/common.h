@@ -30,11 +30,78 @@ LK_INLINE __u32 lk_log2_slot(__u64 v) {
  * program returns non-zero: returning 0 would blind every other tracer of that event while we run. */
 #define LK_TP_PASS_ON 1
 
-/* A stack map is a hash table with one stack per bucket: a second stack hashing to an occupied
- * bucket fails (-EEXIST) long before the map is full (69 stacks in 1024 buckets collide more often
- * than not). Stacks that collide go to a second map, `stacks_spill`; their ids carry this bit. A
- * stack is lost only when it collides in both. */
-#define LK_STACK_SPILL_BIT 0x40000000
+/* ---- Stacks (shared by the BPF side and the C++ reader) ----
+ *
+ * Stacks are stored in a hash map, `stacks`, keyed by a 31-bit stack id derived from a 64-bit hash
+ * of the frames; the value keeps that hash, so two stacks whose ids collide are told apart, and the
+ * second one takes the next free id (open addressing, up to LK_STACK_PROBES ids). One call site
+ * gives one id; a stack is lost only when the map is full or LK_STACK_PROBES consecutive ids are
+ * taken (the map would be far beyond full for that to happen by chance).
+ *
+ * User stacks are unwound in BPF with the call-frame information (.eh_frame) of every module:
+ * user space turns it into rows (struct lk_unwind_row) in the `unwind_rows` array, one run of rows
+ * per module, sorted by pc, and tells BPF where each process maps each module (the `unwind_maps`
+ * LPM trie: (tgid, address) -> the module's rows and load bias). A frame whose module has no rows
+ * (JIT code, a module mapped a moment ago) is unwound by its frame pointer. */
+#define LK_STACK_MAX 127   /* frames per stack */
+#define LK_STACK_PROBES 4  /* ids tried for one stack */
+#define LK_UNWIND_SEARCH 22 /* binary-search steps: a module's rows are fewer than 2^22 */
+
+/* How a stack ended (struct lk_stack.flags). */
+#define LK_STACK_END 1    /* at the outermost frame (the return address is undefined there) */
+#define LK_STACK_FP 2     /* some frame was unwound by its frame pointer (no rows for its module) */
+#define LK_STACK_CUT 4    /* at a frame the rows cannot follow, or a read that failed */
+#define LK_STACK_FULL 8   /* LK_STACK_MAX frames were taken: the stack may go on */
+#define LK_STACK_KERNEL 16 /* a kernel stack (bpf_get_stack) */
+#define LK_STACK_FP_LEAF 32 /* the leaf's module has no rows: its caller came from the frame pointer,
+                             * which at a function's entry is the caller's own (the direct caller
+                             * is skipped) */
+
+struct lk_stack {
+  __u64 hash;   /* of depth and frames; tells apart stacks whose ids collide */
+  __u32 depth;  /* frames in ips */
+  __u32 flags;  /* LK_STACK_* */
+  __u64 ips[LK_STACK_MAX];  /* leaf first; every frame but the leaf is a return address */
+};
+
+/* The rule that gives the canonical frame address (CFA: the stack pointer before the call). */
+enum lk_cfa_rule {
+  LK_CFA_NONE = 0,  /* no call-frame information here (or a rule we cannot express): stop */
+  LK_CFA_RSP = 1,   /* CFA = rsp + cfa_off */
+  LK_CFA_RBP = 2,   /* CFA = rbp + cfa_off */
+  LK_CFA_PLT = 3,   /* a PLT entry: CFA = rsp + 8, + 8 more once (rip & 15) >= cfa_off */
+  LK_CFA_END = 4,   /* the outermost frame: the return address is undefined */
+};
+/* Where the caller's rbp is. */
+enum lk_rbp_rule {
+  LK_RBP_SAME = 0,     /* unchanged by this frame */
+  LK_RBP_AT_CFA = 1,   /* saved at CFA + rbp_off */
+  LK_RBP_UNKNOWN = 2,  /* not recoverable: a caller whose CFA is rbp-based cannot be unwound */
+};
+
+/* Valid from `pc` (linked address of the module, as a 32-bit offset) up to the next row's pc. The
+ * return address is at CFA - 8 (x86-64; rows where it is not are LK_CFA_NONE). */
+struct lk_unwind_row {
+  __u32 pc;
+  __u8 cfa;   /* enum lk_cfa_rule */
+  __u8 rbp;   /* enum lk_rbp_rule */
+  __u16 pad;
+  __s32 cfa_off;
+  __s32 rbp_off;
+};
+
+/* unwind_maps key: an LPM trie key, 32 bits of tgid then 64 bits of address, both big-endian;
+ * prefixlen counts from the tgid's first bit. */
+struct lk_unwind_key {
+  __u32 prefixlen;
+  __u8 data[12];
+};
+
+struct lk_unwind_map {
+  __u64 bias;   /* runtime address - linked address */
+  __u32 first;  /* the module's first row in unwind_rows */
+  __u32 count;  /* and how many */
+};
 
 #ifndef __cplusplus
 /* ---- Helpers for the BPF programs (not compiled on the C++ side) ----
@@ -82,21 +149,187 @@ LK_INLINE void *lk_or_drop(void *v, int why) {
 }
 #endif
 
-/* Stack ids, with -DSTACK_ENTRIES=N -DSTACK_SPILL_ENTRIES=M: the `stacks` and `stacks_spill` maps
- * and lk_stackid(ctx, flags), which returns a stack id (spilled ones with LK_STACK_SPILL_BIT) or
- * a negative error when the stack could not be stored. */
+/* Stacks, with -DSTACK_ENTRIES=N (the stacks map), -DUNWIND_ROWS=R and -DUNWIND_MAPS=M (the
+ * unwind tables, sized by user space for the modules it found): see "Stacks" above.
+ *
+ *   lk_user_stack(ctx)        at a uprobe: the user stack from the probed instruction;
+ *   lk_user_stack_syscall()   at a tracepoint in a system call: the user stack from where the
+ *                             task entered the kernel (its saved user registers);
+ *   lk_kernel_stack(ctx)      the kernel stack (the kernel's own walk).
+ * Each returns a stack id (>= 0) or a negative error when the stack could not be stored. */
 #ifdef STACK_ENTRIES
-BPF_STACK_TRACE(stacks, STACK_ENTRIES);
-BPF_STACK_TRACE(stacks_spill, STACK_SPILL_ENTRIES);
-
-LK_INLINE int lk_stackid(void *ctx, __u64 flags) {
-  int id = stacks.get_stackid(ctx, flags);
-  if (id != -17) /* -EEXIST: the bucket holds another stack */
-    return id;
-  id = stacks_spill.get_stackid(ctx, flags);
-  return id < 0 ? id : (id | LK_STACK_SPILL_BIT);
-}
+#include <uapi/linux/ptrace.h>
+BPF_HASH(stacks, __s32, struct lk_stack, STACK_ENTRIES);
+BPF_PERCPU_ARRAY(stack_scratch, struct lk_stack, 1);
+#ifdef UNWIND_ROWS
+BPF_ARRAY(unwind_rows, struct lk_unwind_row, UNWIND_ROWS);
+BPF_LPM_TRIE(unwind_maps, struct lk_unwind_key, struct lk_unwind_map, UNWIND_MAPS);
 #endif
+
+/* Stores the stack in `s` (its depth and flags set), hashing it first; returns its id. */
+LK_INLINE __s32 lk_store_stack(struct lk_stack *s) {
+  __u32 depth = s->depth;
+  __u64 h = 0xcbf29ce484222325ULL ^ depth;
+#pragma clang loop unroll(disable)
+  for (__u32 i = 0; i < LK_STACK_MAX; i++) {
+    if (i >= depth)
+      break;
+    h = (h ^ s->ips[i]) * 0x100000001b3ULL;
+    h ^= h >> 29;
+  }
+  s->hash = h;
+  __s32 id = (__s32)((h ^ (h >> 31) ^ (h >> 62)) & 0x7fffffff);
+  for (int k = 0; k < LK_STACK_PROBES; k++) {
+    __s32 at = (id + k) & 0x7fffffff;
+    struct lk_stack *have = stacks.lookup(&at);
+    if (have) {
+      if (have->hash == h)
+        return at;
+      continue; /* another stack holds this id */
+    }
+    int err = stacks.insert(&at, s);
+    if (err == 0)
+      return at;
+    have = stacks.lookup(&at); /* another CPU took the id meanwhile: maybe with this stack */
+    if (have && have->hash == h)
+      return at;
+    if (err != -17) /* not -EEXIST: the map is full */
+      return err;
+  }
+  return -17;
+}
+
+#ifdef UNWIND_ROWS
+/* Unwinds from (ip, sp, bp) into the per-CPU scratch stack and stores it. */
+LK_INLINE __s32 lk_unwind_user(__u64 ip, __u64 sp, __u64 bp) {
+  int zero = 0;
+  struct lk_stack *s = stack_scratch.lookup(&zero);
+  if (!s)
+    return -12;
+  __u32 tgid_be = __builtin_bswap32((__u32)(bpf_get_current_pid_tgid() >> 32));
+  s->flags = 0;
+  s->depth = 0;
+  for (int i = 0; i < LK_STACK_MAX; i++) {
+    if (ip == 0)
+      break;
+    s->ips[i] = ip;
+    s->depth = i + 1;
+    /* A return address points after its call: look up the call itself. */
+    __u64 at = i == 0 ? ip : ip - 1;
+    struct lk_unwind_key key = {};
+    key.prefixlen = 96;
+    __builtin_memcpy(key.data, &tgid_be, 4);
+    __u64 at_be = __builtin_bswap64(at);
+    __builtin_memcpy(key.data + 4, &at_be, 8);
+    struct lk_unwind_map *m = unwind_maps.lookup(&key);
+    __u64 cfa = 0, ra = 0, nbp = bp;
+    if (!m) {
+      /* No rows for this code: its frame pointer, if it keeps one. At frame 0 of a function's
+       * entry that is the caller's frame: user space puts the direct caller back. */
+      s->flags |= i == 0 ? LK_STACK_FP | LK_STACK_FP_LEAF : LK_STACK_FP;
+      if (bp == 0 || bp < sp)
+        goto cut;
+      if (bpf_probe_read_user(&nbp, 8, (void *)bp) != 0 ||
+          bpf_probe_read_user(&ra, 8, (void *)(bp + 8)) != 0)
+        goto cut;
+      sp = bp + 16;
+      bp = nbp;
+      ip = ra;
+      continue;
+    }
+    __u64 rel = at - m->bias;
+    __u32 lo = m->first, n = m->count;
+    if (n == 0 || rel >= 0xffffffffULL)
+      goto cut;
+    /* The last row whose pc <= rel: rows [lo, lo + n) with rows[lo].pc <= rel (user space starts
+     * every module with a row at its lowest address). */
+    for (int step = 0; step < LK_UNWIND_SEARCH; step++) {
+      if (n <= 1)
+        break;
+      __u32 half = n / 2;
+      __u32 mid = lo + half;
+      struct lk_unwind_row *r = unwind_rows.lookup(&mid);
+      if (!r)
+        goto cut;
+      __u32 take = r->pc <= (__u32)rel;
+      lo += take * half;
+      n -= take * half + (1 - take) * (n - half);
+    }
+    struct lk_unwind_row *row = unwind_rows.lookup(&lo);
+    if (!row || row->pc > (__u32)rel)
+      goto cut;
+    switch (row->cfa) {
+    case LK_CFA_RSP:
+      cfa = sp + row->cfa_off;
+      break;
+    case LK_CFA_RBP:
+      if (bp == 0)
+        goto cut;
+      cfa = bp + row->cfa_off;
+      break;
+    case LK_CFA_PLT:
+      cfa = sp + 8 + ((ip & 15) >= (__u64)row->cfa_off ? 8 : 0);
+      break;
+    case LK_CFA_END:
+      s->flags |= LK_STACK_END;
+      goto done;
+    default:
+      goto cut;
+    }
+    if (bpf_probe_read_user(&ra, 8, (void *)(cfa - 8)) != 0)
+      goto cut;
+    if (row->rbp == LK_RBP_AT_CFA) {
+      if (bpf_probe_read_user(&nbp, 8, (void *)(cfa + row->rbp_off)) != 0)
+        goto cut;
+    } else if (row->rbp == LK_RBP_UNKNOWN) {
+      nbp = 0;
+    }
+    sp = cfa;
+    bp = nbp;
+    ip = ra;
+  }
+  if (s->depth >= LK_STACK_MAX)
+    s->flags |= LK_STACK_FULL;
+  goto done;
+cut:
+  s->flags |= LK_STACK_CUT;
+done:
+  return lk_store_stack(s);
+}
+
+/* At a uprobe: from the probed instruction's registers. */
+LK_INLINE __s32 lk_user_stack(struct pt_regs *ctx) {
+  return lk_unwind_user(PT_REGS_IP(ctx), PT_REGS_SP(ctx), ctx->bp);
+}
+
+/* In a system call (a syscall or sched tracepoint): from the user registers the task entered the
+ * kernel with. */
+LK_INLINE __s32 lk_user_stack_syscall(void) {
+  __u64 regs = bpf_task_pt_regs(bpf_get_current_task_btf());
+  if (regs == 0)
+    return -14;
+  __u64 ip = 0, sp = 0, bp = 0;
+  bpf_probe_read_kernel(&ip, 8, (void *)(regs + __builtin_offsetof(struct pt_regs, ip)));
+  bpf_probe_read_kernel(&sp, 8, (void *)(regs + __builtin_offsetof(struct pt_regs, sp)));
+  bpf_probe_read_kernel(&bp, 8, (void *)(regs + __builtin_offsetof(struct pt_regs, bp)));
+  return lk_unwind_user(ip, sp, bp);
+}
+#endif /* UNWIND_ROWS */
+
+/* The kernel stack at this probe, by the kernel's own walk. */
+LK_INLINE __s32 lk_kernel_stack(void *ctx) {
+  int zero = 0;
+  struct lk_stack *s = stack_scratch.lookup(&zero);
+  if (!s)
+    return -12;
+  long n = bpf_get_stack(ctx, s->ips, sizeof(s->ips), 0);
+  if (n < 0)
+    return (__s32)n;
+  s->depth = (__u32)(n / 8);
+  s->flags = LK_STACK_KERNEL;
+  return lk_store_stack(s);
+}
+#endif /* STACK_ENTRIES */
 
 /* The word at the user stack pointer when the current system call was entered, from the task's
  * saved user registers (0 when unreadable). In a leaf wrapper such as libc's syscall() or

@@ -1,7 +1,7 @@
 /* lockstat: pthread lock wait and hold times from uprobes.
  *
  * Configuration comes as -D flags: TARGET_PID (tgid), SAMPLE_PER_10K (10000 = every acquisition),
- * MAX_STATS, MAX_THREADS, MAX_HELD, MAX_HISTS, MAX_LOCKS, MAX_DROPS, STACK_ENTRIES. The `drops`
+ * MAX_STATS, MAX_THREADS, MAX_HELD, MAX_HISTS, MAX_LOCKS, MAX_DROPS, and the stack maps' STACK_ENTRIES, UNWIND_ROWS, UNWIND_MAPS. The `drops`
  * array (one counter per enum lk_drop) and count_drop() come from common.h. */
 #include <uapi/linux/ptrace.h>
 #ifndef LOCKKIT_EMBEDDED
@@ -26,8 +26,8 @@ BPF_ARRAY(armed, u32, 1);
 
 static __always_inline u32 current_tid(void) { return (u32)bpf_get_current_pid_tgid(); }
 
-/* At function entry the frame-pointer walk starts from the caller's frame and so skips the direct
- * caller; its return address sits at the stack pointer. */
+/* At function entry the return address into the caller sits at the stack pointer (a stack whose
+ * first frame was unwound by its frame pointer skips it; user space puts it back). */
 static __always_inline u64 entry_caller(struct pt_regs *ctx) {
   u64 ret = 0;
   bpf_probe_read_user(&ret, sizeof(ret), (void *)PT_REGS_SP(ctx));
@@ -35,7 +35,7 @@ static __always_inline u64 entry_caller(struct pt_regs *ctx) {
 }
 
 static __always_inline int user_stack(struct pt_regs *ctx) {
-  int id = lk_stackid(ctx, BPF_F_USER_STACK);
+  int id = lk_user_stack(ctx);
   if (id < 0)
     count_drop(LK_DROP_STACK_LOST);
   return id;

@@ -9,8 +9,9 @@
  *
  * Configuration comes as -D flags: TARGET_PID (tgid), SELF_PID, HAVE_FUTEX2, HAVE_FUTEX_WAITV,
  * NR_FUTEX and NR_FUTEX_WAKE (the system call numbers, -1 when the kernel has no futex_wake),
- * MAX_CALLS, MAX_WAITS, MAX_RETRIES, MAX_RELEASES, MAX_LOCKS, MAX_DROPS, STACK_ENTRIES. The `drops`
- * array, count_drop(), lk_stackid() and lk_traced() come from common.h. */
+ * MAX_CALLS, MAX_WAITS, MAX_RETRIES, MAX_RELEASES, MAX_LOCKS, MAX_DROPS, and the stack maps' STACK_ENTRIES, UNWIND_ROWS,
+ * UNWIND_MAPS. The `drops` array, count_drop(), the stack helpers and lk_traced() come from
+ * common.h. */
 #include <uapi/linux/ptrace.h>
 #ifndef LOCKKIT_EMBEDDED
 #include "lockstat_contention.h"
@@ -26,8 +27,17 @@ BPF_HASH(releases, struct lc_release_key, struct lc_release_val, MAX_RELEASES);
 BPF_HASH(inits, struct lc_init_key, struct lc_init, MAX_LOCKS);
 _Static_assert(MAX_DROPS == LC_DROP_MAX, "the drops array holds one counter per drop reason");
 
-static __always_inline int user_stack(void *ctx) {
-  int id = lk_stackid(ctx, BPF_F_USER_STACK);
+/* The user stack where the thread entered the system call (at a futex tracepoint)... */
+static __always_inline int syscall_stack(void) {
+  int id = lk_user_stack_syscall();
+  if (id < 0)
+    count_drop(LC_DROP_STACK_LOST);
+  return id;
+}
+
+/* ...or at a uprobe. */
+static __always_inline int user_stack(struct pt_regs *ctx) {
+  int id = lk_user_stack(ctx);
   if (id < 0)
     count_drop(LC_DROP_STACK_LOST);
   return id;
@@ -80,7 +90,7 @@ static __always_inline void on_wake_exit(void *ctx, u64 id, s32 nr, s64 ret) {
   k.caller = lk_syscall_sp_word();
   k.pid = id >> 32;
   k.tid = (u32)id;
-  k.stackid = user_stack(ctx);
+  k.stackid = syscall_stack();
   k.hint = cmd;
   struct lc_release_val zero = {};
   struct lc_release_val *v = lk_or_drop(releases.lookup_or_try_init(&k, &zero), LC_DROP_RELEASES_FULL);
@@ -123,7 +133,7 @@ static __always_inline void on_exit(void *ctx, s32 nr, s64 ret) {
   k.pid = id >> 32;
   k.tid = tid;
   k.holder = c.owner;
-  k.stackid = user_stack(ctx);
+  k.stackid = syscall_stack();
   k.hint = c.hint;
   struct lc_wait_val zero = {};
   struct lc_wait_val *v = lk_or_drop(waits.lookup_or_try_init(&k, &zero), LC_DROP_WAITS_FULL);

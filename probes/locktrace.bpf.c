@@ -6,7 +6,7 @@
  *
  * Configuration comes as -D flags: TARGET_PID (tgid, 0 = all), TARGET_TID (0 = all), SELF_PID (the
  * tool itself, never traced), STATE_MASK (prev_state bits meaning "not runnable"), HAVE_FUTEX2,
- * HAVE_FUTEX_WAITV, MAX_CALLS, MAX_STATS, MAX_ERRS, MAX_HISTS, MAX_PIDS, MAX_DROPS, STACK_ENTRIES.
+ * HAVE_FUTEX_WAITV, MAX_CALLS, MAX_STATS, MAX_ERRS, MAX_HISTS, MAX_PIDS, MAX_DROPS, and the stack maps' STACK_ENTRIES, UNWIND_ROWS, UNWIND_MAPS.
  * The `drops` array (one counter per enum lt_drop), count_drop() and the filter lk_traced() come
  * from common.h. */
 #include <uapi/linux/ptrace.h>
@@ -33,7 +33,7 @@ static __always_inline int on_enter(void *ctx, u32 sys, u64 op, u64 uaddr) {
   c.uaddr = uaddr;
   c.cls = lt_classify(sys, op);
   c.caller = lk_syscall_sp_word();
-  c.stackid = lk_stackid(ctx, BPF_F_USER_STACK);
+  c.stackid = lk_user_stack_syscall();
   if (c.stackid < 0)
     count_drop(LT_DROP_STACK_LOST);
   c.start_ns = bpf_ktime_get_ns(); /* last, so that the probe's own work is not counted */

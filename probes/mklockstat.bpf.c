@@ -52,7 +52,7 @@ static __always_inline s32 first_stack_id(void *ctx, u64 lock, u32 type, u32 tid
   s32 *have = first_stack.lookup(&fk);
   if (have)
     return *have;
-  s32 id = lk_stackid(ctx, 0);
+  s32 id = lk_kernel_stack(ctx);
   if (id < 0)
     counters.atomic_increment(MK_C_STACK_LOST);
   if (first_stack.insert(&fk, &id) != 0)

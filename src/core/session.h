@@ -83,8 +83,8 @@ class Session {
 
   // File descriptor of a map declared in the program; throws ToolError when there is none.
   int map_fd(const std::string& name);
-  // The program's stack maps (probes/common.h: `stacks` and `stacks_spill`).
-  StackMaps stack_maps() { return {map_fd("stacks"), map_fd("stacks_spill")}; }
+  // The program's stack map (probes/common.h: `stacks`).
+  int stack_map() { return map_fd("stacks"); }
   // Writes one element of map `name`; throws ToolError naming the map on failure.
   template <typename K, typename V>
   void update(const std::string& name, const K& key, const V& value) {

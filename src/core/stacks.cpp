@@ -1,5 +1,6 @@
 #include "core/stacks.h"
 
+#include "common.h"
 #include "core/tables.h"
 
 namespace lockkit {
@@ -17,14 +18,18 @@ const std::vector<Frame>& StackNamer::user_stack(const ProcessSymbolizer& sym, i
   auto it = cache_.find(key);
   if (it != cache_.end()) return it->second;
   std::vector<Frame> frames;
-  std::vector<uint64_t> ips = read_stack(maps_, id);
+  StoredStack st = read_stack(fd_, id);
+  std::vector<uint64_t>& ips = st.ips;
   if (!ips.empty()) {
-    std::function<bool(uint64_t)> is_code;
-    if (caller_must_be_code) is_code = [&](uint64_t a) { return sym.resolve(a - 1).resolved(); };
-    ips = restore_caller(ips, caller, is_code);
+    if (st.flags & LK_STACK_FP_LEAF) {
+      std::function<bool(uint64_t)> is_code;
+      if (caller_must_be_code) is_code = [&](uint64_t a) { return sym.resolve(a - 1).resolved(); };
+      ips = restore_caller(ips, caller, is_code);
+    }
     // Never junk: a frame-pointer walk through code built without frame pointers reads stack
     // words that are no return addresses. The walk ends at the first word that is not one into
-    // the code of a module of the process (the leaf is the probed instruction itself).
+    // the code of a module of the process (the leaf is the probed instruction itself). Frames
+    // unwound from call-frame information are return addresses; the check costs nothing there.
     size_t keep = plausible_frames(ips, [&](uint64_t a) { return sym.is_code(a); });
     if (keep < ips.size()) {
       ips.resize(keep);

@@ -77,6 +77,17 @@ std::optional<MappedModule> module_from_mapping(const std::string& path, uint64_
   return m;
 }
 
+namespace {
+std::function<void(pid_t, const MappedModule&)>& module_listener() {
+  static std::function<void(pid_t, const MappedModule&)> l;
+  return l;
+}
+}  // namespace
+
+void set_module_listener(std::function<void(pid_t, const MappedModule&)> listener) {
+  module_listener() = std::move(listener);
+}
+
 ProcessSymbolizer::ProcessSymbolizer(pid_t pid) : pid_(pid) {}
 
 bool ProcessSymbolizer::refresh() {
@@ -105,7 +116,9 @@ void ProcessSymbolizer::add_modules(const std::vector<MappedModule>& mods) {
     bool dup = false;
     for (auto& m : modules_)
       if (m.path == it->path && m.bias == it->bias) dup = true;
-    if (!dup) modules_.insert(modules_.begin(), *it);
+    if (dup) continue;
+    modules_.insert(modules_.begin(), *it);
+    if (module_listener()) module_listener()(pid_, *it);
   }
 }
 
@@ -149,6 +162,12 @@ std::vector<Frame> resolve_return_addresses(const std::vector<uint64_t>& ips,
 
 std::vector<Frame> ProcessSymbolizer::resolve_stack(const std::vector<uint64_t>& ips) const {
   return resolve_return_addresses(ips, [this](uint64_t a) { return resolve(a); });
+}
+
+bool ProcessSymbolizer::maps(const std::string& path) const {
+  for (auto& m : modules_)
+    if (m.path == path) return true;
+  return false;
 }
 
 bool ProcessSymbolizer::is_code(uint64_t addr) const {

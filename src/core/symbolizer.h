@@ -70,6 +70,11 @@ struct DataObject {
   std::string name_at(uint64_t addr) const;
 };
 
+// Called for every module a ProcessSymbolizer learns, with its process id (e.g. to load the
+// module's unwind rows for that process). One listener for the whole program; an empty function
+// removes it.
+void set_module_listener(std::function<void(pid_t, const MappedModule&)> listener);
+
 class ProcessSymbolizer {
  public:
   explicit ProcessSymbolizer(pid_t pid);
@@ -87,6 +92,8 @@ class ProcessSymbolizer {
   // The data symbol containing `addr`, with its runtime start and size.
   std::optional<DataObject> data_object(uint64_t addr) const;
   pid_t pid() const { return pid_; }
+  // Whether a module of the process is the file `path` (as the process names it).
+  bool maps(const std::string& path) const;
 
  private:
   const MappedModule* module_for(uint64_t addr) const;

@@ -3,26 +3,22 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "common.h"
 
 namespace lockkit {
 
-std::vector<std::string> stack_map_defines(size_t entries) {
-  return {fmt::format("STACK_ENTRIES={}", entries), fmt::format("STACK_SPILL_ENTRIES={}", std::max<size_t>(1, entries / 4))};
-}
+std::vector<std::string> stack_map_defines(size_t entries) { return {fmt::format("STACK_ENTRIES={}", entries)}; }
 
-std::vector<uint64_t> read_stack(const StackMaps& maps, int stack_id) {
-  std::vector<uint64_t> out;
+StoredStack read_stack(int fd, int stack_id) {
+  StoredStack out;
   if (stack_id < 0) return out;
-  bool spilled = (stack_id & LK_STACK_SPILL_BIT) != 0;
-  int id = stack_id & ~LK_STACK_SPILL_BIT;
-  uint64_t ips[127] = {};
-  if (bpf_lookup_elem(spilled ? maps.spill : maps.main, &id, ips) != 0) return out;
-  for (uint64_t ip : ips) {
-    if (ip == 0) break;
-    out.push_back(ip);
-  }
+  lk_stack s;
+  std::memset(&s, 0, sizeof(s));
+  if (bpf_lookup_elem(fd, &stack_id, &s) != 0) return out;
+  out.flags = s.flags;
+  for (uint32_t i = 0; i < s.depth && i < LK_STACK_MAX; i++) out.ips.push_back(s.ips[i]);
   return out;
 }
 

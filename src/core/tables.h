@@ -44,16 +44,16 @@ std::vector<std::pair<K, V>> read_map(int fd, bool drain, size_t limit = 1u << 2
   return out;
 }
 
-// A program's two stack maps (see LK_STACK_SPILL_BIT in probes/common.h).
-struct StackMaps {
-  int main = -1;
-  int spill = -1;
+// One stack of a program's `stacks` map (probes/common.h, "Stacks").
+struct StoredStack {
+  std::vector<uint64_t> ips;  // leaf first
+  uint32_t flags = 0;         // LK_STACK_*
 };
-// The -D defines that size them: STACK_ENTRIES=N and a spill map of a quarter of that.
+// The -D define that sizes the stacks map: STACK_ENTRIES=N.
 std::vector<std::string> stack_map_defines(size_t entries);
 
-// The instruction pointers of one stack (leaf first); empty when the id is negative or gone.
-std::vector<uint64_t> read_stack(const StackMaps& maps, int stack_id);
+// Stack `stack_id` of the `stacks` map `fd`; empty when the id is negative (lost) or not there.
+StoredStack read_stack(int fd, int stack_id);
 
 // Counters in a BPF array of u64 (per-reason drop counters).
 std::vector<uint64_t> read_counters(int array_fd, uint32_t n);

@@ -16,6 +16,7 @@
 #include "core/process.h"
 #include "core/session.h"
 #include "core/stacks.h"
+#include "core/unwind.h"
 #include "core/symbolizer.h"
 #include "core/tables.h"
 #include "core/util.h"
@@ -95,6 +96,7 @@ class ContentionTool : public Tool {
                                         fmt::format("HAVE_FUTEX_WAITV={}", waitv_ ? 1 : 0),
                                         fmt::format("NR_FUTEX={}", SYS_futex), fmt::format("NR_FUTEX_WAKE={}", kNrFutexWake)};
     for (auto& d : stack_map_defines(o_.stack_storage)) defines.push_back(d);
+    for (auto& d : unwind_map_defines()) defines.push_back(d);
     append_map_sizes(defines, kContentionMapSizes);
     return defines;
   }
@@ -119,6 +121,7 @@ class ContentionTool : public Tool {
     // The init functions, where the file has them (a static program holds only those it uses).
     auto lib = resolve_pthread_library(t->spawned() ? 0 : t->pid(), t->exe(), o_.binary);
     lib_ = lib.path;
+    unwind_ = prepare_unwind_tables(session, t->exe(), lib_);
     auto elf = ElfFile::open_cached(lib_);
     std::set<uint64_t> done;
     for (auto& p : kInitProbes)
@@ -131,7 +134,7 @@ class ContentionTool : public Tool {
   void arm(Session& session, Target* t) override {
     target_ = t;
     sym_ = std::make_unique<ProcessSymbolizer>(t->pid());
-    namer_ = std::make_unique<StackNamer>(session.stack_maps());
+    namer_ = std::make_unique<StackNamer>(session.stack_map());
     waits_fd_ = session.map_fd("waits");
     retries_fd_ = session.map_fd("retries");
     releases_fd_ = session.map_fd("releases");
@@ -145,7 +148,11 @@ class ContentionTool : public Tool {
 
   double duration_s() const override { return o_.duration_s; }
   uint64_t interval_ns() const override { return uint64_t(o_.interval_s * 1e9); }
-  void tick(uint64_t) override { refresh(); }
+  void tick(uint64_t) override {
+    if (first_tick_ && target_->spawned()) catch_up_with_start([this] { refresh(); }, *sym_, lib_);
+    first_tick_ = false;
+    refresh();
+  }
   void interval(uint64_t now) override {
     interval_no_++;
     print_text(report(read(), double(now - start_ns_) / 1e9), fmt::format("interval {}", interval_no_), now);
@@ -218,6 +225,7 @@ class ContentionTool : public Tool {
     r.duration_s = seconds;
     add_contention_drops(r.diag, read_counters(drops_fd_, LC_DROP_MAX));
     mappings_->add_to(r.diag);  // lost mapping records, forked children
+    for (auto& w : unwind_->warnings()) r.diag.warn(w);
     return r;
   }
 
@@ -240,6 +248,8 @@ class ContentionTool : public Tool {
   Target* target_ = nullptr;
   std::unique_ptr<ProcessSymbolizer> sym_;
   std::unique_ptr<StackNamer> namer_;
+  std::unique_ptr<UnwindTables> unwind_;
+  bool first_tick_ = true;
   int waits_fd_ = -1, retries_fd_ = -1, releases_fd_ = -1, inits_fd_ = -1, drops_fd_ = -1;
   std::map<uint32_t, std::pair<std::unique_ptr<ProcessSymbolizer>, bool>> others_;  // pid -> (symbols, alive)
   std::set<std::pair<uint32_t, uint32_t>> tids_;  // (pid, tid)

@@ -18,6 +18,7 @@
 #include "core/stacks.h"
 #include "core/symbolizer.h"
 #include "core/tables.h"
+#include "core/unwind.h"
 #include "core/uprobe_check.h"
 #include "core/util.h"
 #include "lockstat/contention_tool.h"
@@ -114,7 +115,7 @@ class Attacher {
 class Tracer {
  public:
   Tracer(const Options& o, Session& s, Target& t, const BreakpointCheck& check, TargetMappings& mappings)
-      : o_(o), s_(s), target_(t), check_(check), mappings_(mappings), sym_(t.pid()), namer_(s.stack_maps()) {
+      : o_(o), s_(s), target_(t), check_(check), mappings_(mappings), sym_(t.pid()), namer_(s.stack_map()) {
     stats_fd_ = s.map_fd("stats");
     hists_fd_ = s.map_fd("hists");
     inits_fd_ = s.map_fd("inits");
@@ -146,6 +147,12 @@ class Tracer {
   }
   const Snapshot& total(const Snapshot& latest) const { return o_.reset ? total_ : latest; }
 
+  // A command just released: its mappings, as soon as it has mapped `lib`.
+  void catch_up(const std::string& lib) {
+    catch_up_with_start([this] { refresh_maps(); }, sym_, lib);
+  }
+  void set_unwind(const UnwindTables* u) { unwind_ = u; }
+
   // A warning for every report (e.g. a lock kind that could not be traced).
   void warn(std::string w) { warnings_.push_back(std::move(w)); }
 
@@ -162,6 +169,8 @@ class Tracer {
     add_drops(r.diag, read_counters(drops_fd_, LK_DROP_MAX));
     for (auto& w : warnings_) r.diag.warn(w);
     mappings_.add_to(r.diag);  // lost mapping records, forked children
+    if (unwind_)
+      for (auto& w : unwind_->warnings()) r.diag.warn(w);
     // A breakpoint that vanished from the target means calls went unseen: say so, never hide it.
     for (auto& fn : lost_probes_)
       r.diag.warn(fmt::format("the breakpoint on {} went missing from pid {}: calls to it were not all seen",
@@ -192,6 +201,7 @@ class Tracer {
   std::map<uint64_t, lk_init> inits_;
   Snapshot total_;
   StackNamer namer_;
+  const UnwindTables* unwind_ = nullptr;
 };
 
 
@@ -221,6 +231,7 @@ class LockstatTool : public Tool {
                                         fmt::format("SAMPLE_PER_10K={}", int(o_.sample_percent * 100 + 0.5)),
                                         };
     for (auto& d : stack_map_defines(o_.stack_storage)) defines.push_back(d);
+    for (auto& d : unwind_map_defines()) defines.push_back(d);
     append_map_sizes(defines, kMapSizes);
     return defines;
   }
@@ -231,6 +242,7 @@ class LockstatTool : public Tool {
         name(), t->pid(), t->spawned() ? MmapTracker::Start::OnExec : MmapTracker::Start::Now);
     auto lib = resolve_pthread_library(t->spawned() ? 0 : t->pid(), t->exe(), o_.binary);
     lib_ = lib.path;
+    unwind_ = prepare_unwind_tables(session, t->exe(), lib_);
     attacher_ = std::make_unique<Attacher>(session, lib_, lib.static_program, t->pid());
     if (o_.mutex) attacher_->attach(kMutexProbes);
     if (o_.rwlock) attacher_->attach(kRwlockProbes);
@@ -249,6 +261,7 @@ class LockstatTool : public Tool {
 
   void arm(Session& session, Target* t) override {
     tracer_ = std::make_unique<Tracer>(o_, session, *t, attacher_->check(), *mappings_);
+    tracer_->set_unwind(unwind_.get());
     if (!spin_warning_.empty()) tracer_->warn(spin_warning_);
     uint32_t zero = 0, one = 1;
     session.update("armed", zero, one);
@@ -261,7 +274,11 @@ class LockstatTool : public Tool {
   double duration_s() const override { return o_.duration_s; }
   uint64_t interval_ns() const override { return uint64_t(o_.interval_s * 1e9); }
   // Keeps the address-space snapshot current while the target lives.
-  void tick(uint64_t) override { tracer_->refresh_maps(); }
+  void tick(uint64_t) override {
+    if (first_tick_ && target_->spawned()) tracer_->catch_up(lib_);
+    first_tick_ = false;
+    tracer_->refresh_maps();
+  }
   void interval(uint64_t now) override {
     interval_no_++;
     tracer_->check_breakpoints();
@@ -314,6 +331,8 @@ class LockstatTool : public Tool {
   std::unique_ptr<Attacher> attacher_;
   std::unique_ptr<TargetMappings> mappings_;
   std::unique_ptr<Tracer> tracer_;
+  std::unique_ptr<UnwindTables> unwind_;
+  bool first_tick_ = true;
   Target* target_ = nullptr;
   uint64_t start_ns_ = 0, interval_start_ = 0;
   int interval_no_ = 0;

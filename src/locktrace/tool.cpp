@@ -15,6 +15,7 @@
 #include "core/process.h"
 #include "core/session.h"
 #include "core/stacks.h"
+#include "core/unwind.h"
 #include "core/symbolizer.h"
 #include "core/tables.h"
 #include "core/util.h"
@@ -65,7 +66,7 @@ class Tracer {
     hists_fd_ = s.map_fd("hists");
     pids_fd_ = s.map_fd("pids");
     calls_fd_ = s.map_fd("calls");
-    namer_ = std::make_unique<StackNamer>(s.stack_maps());
+    namer_ = std::make_unique<StackNamer>(s.stack_map());
     drops_fd_ = s.map_fd("drops");
     dbg_fd_ = s.map_fd("dbg");
   }
@@ -159,11 +160,14 @@ class LocktraceTool : public Tool {
             fmt::format("HAVE_FUTEX_WAITV={}", waitv_ ? 1 : 0),
             };
     for (auto& d : stack_map_defines(o_.stack_storage)) defines.push_back(d);
+    for (auto& d : unwind_map_defines()) defines.push_back(d);
     append_map_sizes(defines, kMapSizes);
     return defines;
   }
 
   void attach(Session& session, Target*) override {
+    // Every process whose mappings are seen gets unwind rows for its modules (set_module_listener).
+    unwind_ = std::make_unique<UnwindTables>(session);
     if (pid_) mappings_ = std::make_unique<TargetMappings>(name(), pid_, MmapTracker::Start::Now);
     // Switches and exits first: every call whose enter is recorded then has its exit and switches seen.
     session.attach_tracepoint("sched:sched_switch", "on_switch");
@@ -205,6 +209,7 @@ class LocktraceTool : public Tool {
     uint64_t unfinished = tracer_->unfinished();
     Diagnostics diag = diagnostics(drops, lost_stack_rows(rows));
     if (mappings_) mappings_->add_to(diag);  // lost mapping records, forked children
+    for (auto& w : unwind_->warnings()) diag.warn(w);
     if (o_.format == Format::Csv) {
       write_csv(out_.stream(), rows);
     } else {
@@ -230,6 +235,7 @@ class LocktraceTool : public Tool {
   OutputFile out_;
   std::unique_ptr<OutputFile> hist_out_;
   pid_t pid_ = 0;
+  std::unique_ptr<UnwindTables> unwind_;
   bool futex2_ = false, waitv_ = false;
   int64_t state_mask_ = 0;
   std::unique_ptr<TargetMappings> mappings_;

@@ -215,7 +215,7 @@ class MklockstatTool : public Tool {
       session.update("skip_comms", key, one);
     }
     periods_fd_ = session.map_fd("periods");
-    stacks_ = session.stack_maps();
+    stacks_ = session.stack_map();
     counters_fd_ = session.map_fd("counters");
     session.open_perf_buffer(
         "finished", [this](const void* d, int n) { collector_.on_sample(d, n); },
@@ -228,7 +228,7 @@ class MklockstatTool : public Tool {
     writer_ = std::make_unique<LogWriter>(
         out_.stream(),
         [this](int32_t id) {
-          auto frames = kernel_frames(read_stack(stacks_, id), [&](uint64_t a) { return kernel_frame(a); });
+          auto frames = kernel_frames(read_stack(stacks_, id).ips, [&](uint64_t a) { return kernel_frame(a); });
           if (frames.empty()) frames.push_back("[stack unavailable]");
           return frames;
         },
@@ -305,7 +305,7 @@ class MklockstatTool : public Tool {
   uint64_t ksyms_loaded_ns_ = 0;
   Session* session_ = nullptr;
   int periods_fd_ = -1, counters_fd_ = -1;
-  StackMaps stacks_;
+  int stacks_ = -1;
   Collector collector_;
   std::unique_ptr<LogWriter> writer_;
 };
