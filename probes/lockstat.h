@@ -19,7 +19,7 @@ enum lk_drop {
   LK_DROP_HELD_FULL,       /* too many locks held at once: the hold was not timed */
   LK_DROP_HIST_FULL,       /* histogram map full */
   LK_DROP_INIT_FULL,       /* init-stack map full */
-  LK_DROP_STACK_LOST,      /* a stack could not be stored (map full or hash collision) */
+  LK_DROP_STACK_LOST,      /* a stack could not be stored (the stack map is full) */
   LK_DROP_COND_FULL,       /* too many threads inside cond waits at once */
   LK_DROP_MAX
 };

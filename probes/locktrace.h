@@ -202,7 +202,7 @@ enum lt_drop {
   LT_DROP_HIST_FULL,       /* histogram map full */
   LT_DROP_ERRS_FULL,       /* errno map full: an error is counted but not broken down */
   LT_DROP_PIDS_FULL,       /* too many processes: their frames may not resolve */
-  LT_DROP_STACK_LOST,      /* a user stack could not be stored (map full or hash collision) */
+  LT_DROP_STACK_LOST,      /* a user stack could not be stored (the stack map is full) */
   LT_DROP_MAX
 };
 

@@ -59,7 +59,7 @@ LK_INLINE __u32 mk_type_from_flags(__u32 flags) {
 enum mk_counter {
   MK_C_WAITS = 0,       /* waits recorded (contention_end / kretprobe matched to its start) */
   MK_C_FAILED,          /* of those, waits that ended without the lock (ret != 0) */
-  MK_C_STACK_LOST,      /* a first stack could not be stored (stack map full or hash collision) */
+  MK_C_STACK_LOST,      /* a first stack could not be stored (the stack map is full) */
   MK_C_PENDING_FULL,    /* too many waits in flight: a wait was not timed */
   MK_C_PERIODS_FULL,    /* period map full: a wait was not recorded */
   MK_C_FIRST_FULL,      /* first-stack map full: the stack is taken again at the next wait */
