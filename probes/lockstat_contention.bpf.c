@@ -54,6 +54,7 @@ static __always_inline void on_enter(u32 cmd, u64 uaddr, u64 val) {
   struct lc_call c = {};
   c.uaddr = uaddr;
   c.cls = LC_CLASS_WAIT;
+  c.pid = id >> 32;
   c.hint = cmd & 0xff;
   if ((u32)val == 2)
     c.hint |= LC_HINT_VAL2;

@@ -77,7 +77,7 @@ struct lc_call {
   __u32 owner;  /* the u32 at uaddr + 8 when a wait began: a glibc mutex's __owner (holder tid) */
   __u32 hint;   /* LC_HINT_* */
   __u32 cls;    /* enum lc_class */
-  __u32 pad;
+  __u32 pid;    /* tgid of the thread */
 };
 
 /* One row of waits: per process, futex word, waiting thread, holder seen at the wait, waiting

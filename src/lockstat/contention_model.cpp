@@ -57,6 +57,8 @@ ContentionReport build_contention_report(const ContentionSnapshot& snap, const C
   for (auto& [k, v] : snap.releases)
     evidence[{k.pid, k.uaddr}].push_back({frames(k.pid, k.stackid, k.caller).functions, false});
   for (auto& [k, n] : snap.retries) evidence[{k.pid, k.uaddr}].push_back({{}, lc_hint_mutex_wait(k.hint) != 0});
+  for (auto& [tid, c] : snap.in_progress)
+    evidence[{c.pid, c.uaddr}].push_back({{}, lc_hint_mutex_wait(c.hint) != 0});
 
   // One classifier per process: its init calls and its data symbols.
   std::map<uint32_t, FutexClassifier> classifiers;
@@ -101,6 +103,11 @@ ContentionReport build_contention_report(const ContentionSnapshot& snap, const C
   std::map<LockKey, std::map<uint32_t, WaitingThread>> threads;
   std::map<LockKey, std::map<std::vector<std::string>, WaitStack>> stacks;
   std::map<LockKey, std::map<uint32_t, Holder>> holders;
+  // Whether the owner field read at a wait names a holder: not empty, not the waiter, a thread of
+  // the process.
+  auto holder_known = [&](uint32_t pid, uint32_t holder, uint32_t waiter) {
+    return holder != 0 && holder != waiter && (!naming.is_thread || naming.is_thread(pid, holder));
+  };
   for (auto& [k, v] : snap.waits) {
     ContentionLock& l = lock_of(k.pid, k.uaddr);
     LockKey key = key_of(l);
@@ -120,8 +127,7 @@ ContentionReport build_contention_report(const ContentionSnapshot& snap, const C
     s.wait_ns += v.wait_ns;
     if (l.kind == FutexKind::Mutex) {
       l.has_holders = true;
-      bool known = k.holder != 0 && k.holder != k.tid && (!naming.is_thread || naming.is_thread(k.pid, k.holder));
-      if (!known) {
+      if (!holder_known(k.pid, k.holder, k.tid)) {
         l.unknown_holder_contentions += v.contentions;
       } else {
         Holder& h = holders[key][k.holder];
@@ -137,6 +143,23 @@ ContentionReport build_contention_report(const ContentionSnapshot& snap, const C
     WaitingThread& t = threads[key_of(l)][k.tid];
     t.tid = k.tid;
     t.eagain_waits += n;
+  }
+  // A wait still sleeping makes its lock too: a deadlocked lock may have no finished wait at all.
+  for (auto& [tid, c] : snap.in_progress) {
+    ContentionLock& l = lock_of(c.pid, c.uaddr);
+    l.in_progress += 1;
+    l.in_progress_ns += snap.read_ns > c.start_ns ? snap.read_ns - c.start_ns : 0;
+    WaitingThread& t = threads[key_of(l)][tid];
+    t.tid = tid;
+    t.in_progress = true;
+    if (l.kind == FutexKind::Mutex) {
+      l.has_holders = true;
+      if (holder_known(c.pid, c.owner, tid)) {
+        Holder& h = holders[key_of(l)][c.owner];
+        h.tid = c.owner;
+        h.in_progress += 1;
+      }
+    }
   }
   // Locks are made by waits only: a word that was only ever woken (a wake that found its waiter
   // gone, or one before tracing began) is no contention.

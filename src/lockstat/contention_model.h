@@ -34,6 +34,10 @@ struct ContentionSnapshot {
   std::vector<std::pair<lc_retry_key, uint64_t>> retries;
   std::vector<std::pair<lc_release_key, lc_release_val>> releases;
   std::vector<std::pair<lc_init_key, lc_init>> inits;
+  // Waits still inside the kernel when the maps were read (tid -> call), and when that was
+  // (bpf_ktime_get_ns's clock): a thread blocked for good (a deadlock) is one of these.
+  std::vector<std::pair<uint32_t, lc_call>> in_progress;
+  uint64_t read_ns = 0;
 };
 
 struct WaitStack {
@@ -44,6 +48,7 @@ struct WaitStack {
 struct WaitingThread {
   uint32_t tid = 0;
   uint64_t contentions = 0, wait_ns = 0, max_wait_ns = 0, eagain_waits = 0;
+  bool in_progress = false;  // still sleeping on the lock at the end
 };
 
 struct ReleaseStack {
@@ -55,6 +60,7 @@ struct ReleaseStack {
 struct Holder {
   uint32_t tid = 0;
   uint64_t contentions = 0, wait_ns = 0;  // the waits it caused
+  uint64_t in_progress = 0;               // waits on it still sleeping at the end
   std::vector<ReleaseStack> stacks;       // its wakes of the lock's words that woke someone
 };
 
@@ -71,6 +77,8 @@ struct ContentionLock {
   uint64_t wait_ns = 0, max_wait_ns = 0;
   uint64_t timeouts = 0;      // of the contentions, waits that timed out
   uint64_t eagain_waits = 0;  // futex waits that returned EAGAIN at once (not contentions)
+  uint64_t in_progress = 0;     // waits still sleeping when the report was made (not contentions yet)
+  uint64_t in_progress_ns = 0;  // their time so far
   std::vector<WaitingThread> threads;  // by tid
   std::vector<WaitStack> stacks;       // by wait, descending
   // Mutexes only (the only kind with an owner field): who held the lock, by wait caused.

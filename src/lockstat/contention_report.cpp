@@ -36,6 +36,8 @@ void write_contention_text(std::ostream& os, const ContentionReport& r, const Co
     os << fmt::format("{} ({}, {}, pid {}): {} contentions, {} waiting", l.display_name(), hex_address(l.address),
                       futex_kind_name(l.kind), l.pid, l.contentions, dur(l.wait_ns));
     if (l.timeouts) os << fmt::format(", {} timed out", l.timeouts);
+    if (l.in_progress)
+      os << fmt::format("; {} still waiting at the end ({} so far)", l.in_progress, dur(l.in_progress_ns));
     os << '\n';
     if (!l.init_frames.empty()) {
       os << "  initialised at:\n";
@@ -43,8 +45,9 @@ void write_contention_text(std::ostream& os, const ContentionReport& r, const Co
     }
     os << "  waiting threads:\n";
     for (auto& t : l.threads)
-      os << fmt::format("    tid {:<8} {:>6} contentions {:>10} waiting  max {:>10}  {} EAGAIN\n", t.tid,
-                        t.contentions, dur(t.wait_ns), dur(t.max_wait_ns), t.eagain_waits);
+      os << fmt::format("    tid {:<8} {:>6} contentions {:>10} waiting  max {:>10}  {} EAGAIN{}\n", t.tid,
+                        t.contentions, dur(t.wait_ns), dur(t.max_wait_ns), t.eagain_waits,
+                        t.in_progress ? "  (still waiting)" : "");
     if (!l.stacks.empty()) os << "  waiting stacks:\n";
     for (auto& s : l.stacks) {
       os << fmt::format("    {} contentions, {} waiting\n", s.contentions, dur(s.wait_ns));
@@ -54,7 +57,9 @@ void write_contention_text(std::ostream& os, const ContentionReport& r, const Co
       os << "  holders (the owner when each waiter went to sleep):\n";
       if (l.holders.empty() && l.unknown_holder_contentions == 0) os << "    none seen\n";
       for (auto& h : l.holders) {
-        os << fmt::format("    tid {}: caused {} contentions, {} waiting\n", h.tid, h.contentions, dur(h.wait_ns));
+        os << fmt::format("    tid {}: caused {} contentions, {} waiting", h.tid, h.contentions, dur(h.wait_ns));
+        if (h.in_progress) os << fmt::format("; holds it against {} waiter(s) still sleeping", h.in_progress);
+        os << '\n';
         if (h.stacks.empty()) os << "      no release that woke a waiter was seen\n";
         for (auto& s : h.stacks) {
           os << fmt::format("      released {} times (waking a waiter) at:\n", s.count);
@@ -91,6 +96,8 @@ Json contention_json(const ContentionReport& r, size_t stack_depth) {
     lock["max_wait_ns"] = l.max_wait_ns;
     lock["timeouts"] = l.timeouts;
     lock["eagain_waits"] = l.eagain_waits;
+    lock["in_progress"] = l.in_progress;
+    lock["in_progress_ns"] = l.in_progress_ns;
     Json threads = Json::array();
     for (auto& t : l.threads) {
       Json thread;
@@ -99,6 +106,7 @@ Json contention_json(const ContentionReport& r, size_t stack_depth) {
       thread["wait_ns"] = t.wait_ns;
       thread["max_wait_ns"] = t.max_wait_ns;
       thread["eagain_waits"] = t.eagain_waits;
+      thread["in_progress"] = t.in_progress;
       threads.push_back(std::move(thread));
     }
     lock["threads"] = std::move(threads);
@@ -118,6 +126,7 @@ Json contention_json(const ContentionReport& r, size_t stack_depth) {
         holder["tid"] = h.tid;
         holder["contentions"] = h.contentions;
         holder["wait_ns"] = h.wait_ns;
+        holder["in_progress"] = h.in_progress;
         Json hs = Json::array();
         for (auto& s : h.stacks) {
           Json stack;

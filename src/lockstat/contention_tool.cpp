@@ -139,6 +139,7 @@ class ContentionTool : public Tool {
     retries_fd_ = session.map_fd("retries");
     releases_fd_ = session.map_fd("releases");
     inits_fd_ = session.map_fd("inits");
+    calls_fd_ = session.map_fd("calls");
     drops_fd_ = session.map_fd("drops");
     std::cerr << fmt::format(
         "Tracing pid {} (contention mode: futex system calls, {} init probes on {}, {})... Ctrl+C to quit.\n",
@@ -159,12 +160,19 @@ class ContentionTool : public Tool {
   }
 
   void before_detach(const RunEnd& e) override {
+    // The waits still sleeping, while the probes still see them end: after detaching, a wait that
+    // ends would look as if it went on.
+    end_waits_ = waits_in_progress();
+    end_read_ns_ = monotonic_ns();
     std::cerr << fmt::format("lockstat: {} after {:.1f} s; detaching probes.\n", describe(e.reason), e.seconds());
   }
 
   void finish(Session&, const RunEnd& e) override {
     refresh();  // the last mappings, before any stack is named
-    ContentionReport r = report(read(), e.seconds());
+    ContentionSnapshot snap = read();
+    snap.in_progress = end_waits_;
+    snap.read_ns = end_read_ns_;
+    ContentionReport r = report(snap, e.seconds());
     apply_contention_view(r, o_.sort, o_.top, o_.min_wait_ns);
     print_text(r, "final report", e.stop_ns);
     if (json_out_) {
@@ -204,7 +212,17 @@ class ContentionTool : public Tool {
     s.retries = read_map<lc_retry_key, uint64_t>(retries_fd_, false);
     s.releases = read_map<lc_release_key, lc_release_val>(releases_fd_, false);
     s.inits = read_map<lc_init_key, lc_init>(inits_fd_, false);
+    s.read_ns = monotonic_ns();
+    s.in_progress = waits_in_progress();
     return s;
+  }
+
+  std::vector<std::pair<uint32_t, lc_call>> waits_in_progress() {
+    std::vector<std::pair<uint32_t, lc_call>> out;
+    // A thread gone meanwhile (killed inside its wait, its process exited) waits no more.
+    for (auto& [tid, c] : read_map<uint32_t, lc_call>(calls_fd_, false))
+      if (c.cls == LC_CLASS_WAIT && path_exists(fmt::format("/proc/{}/task/{}", c.pid, tid))) out.emplace_back(tid, c);
+    return out;
   }
 
   ContentionReport report(const ContentionSnapshot& snap, double seconds) {
@@ -250,9 +268,11 @@ class ContentionTool : public Tool {
   std::unique_ptr<StackNamer> namer_;
   std::unique_ptr<UnwindTables> unwind_;
   bool first_tick_ = true;
-  int waits_fd_ = -1, retries_fd_ = -1, releases_fd_ = -1, inits_fd_ = -1, drops_fd_ = -1;
+  int waits_fd_ = -1, retries_fd_ = -1, releases_fd_ = -1, inits_fd_ = -1, calls_fd_ = -1, drops_fd_ = -1;
   std::map<uint32_t, std::pair<std::unique_ptr<ProcessSymbolizer>, bool>> others_;  // pid -> (symbols, alive)
   std::set<std::pair<uint32_t, uint32_t>> tids_;  // (pid, tid)
+  std::vector<std::pair<uint32_t, lc_call>> end_waits_;  // in progress when tracing ended
+  uint64_t end_read_ns_ = 0;
   InitLabels labels_;
   uint64_t start_ns_ = 0;
   int interval_no_ = 0;

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import tempfile
+import time
 import unittest
 
 import lockkit_testlib as lk
@@ -158,6 +159,23 @@ class ContentionMode(unittest.TestCase):
         self.assertEqual(sum(int(l.rsplit(" ", 1)[1]) for l in hot), self.lock("hot_lock")["wait_ns"])
 
 
+def waiter_asleep(pid):
+    """Whether futex_scenarios' thread lt-waiter sleeps in futex()."""
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                if f.read().strip() != "lt-waiter":
+                    continue
+            with open(f"/proc/{pid}/task/{tid}/syscall") as f:
+                in_futex = f.read().split()[:1] == ["202"]
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                sleeping = f.read().rsplit(")", 1)[1].split()[0] == "S"
+            return in_futex and sleeping
+        except OSError:
+            return False
+    return False
+
+
 class RawFutexes(unittest.TestCase):
     """-p on futex_scenarios, whose futex calls are raw system calls it counts itself: a word of no
     pthread object is kind "futex"; an EAGAIN wait is counted apart, never as a contention."""
@@ -167,7 +185,7 @@ class RawFutexes(unittest.TestCase):
         self.tmp = tempfile.TemporaryDirectory()
         self.addCleanup(self.tmp.cleanup)
 
-    def run_scenario(self, args):
+    def run_scenario(self, args, stop_when=None):
         record = os.path.join(self.tmp.name, "rec.json")
         out = os.path.join(self.tmp.name, "out.json")
         wl = subprocess.Popen([lk.binary("futex_scenarios"), record] + args, stdin=subprocess.PIPE,
@@ -178,8 +196,14 @@ class RawFutexes(unittest.TestCase):
         tool.wait_for_stderr("Tracing pid")
         wl.stdin.write("go\n")
         wl.stdin.close()
+        if stop_when:
+            deadline = time.monotonic() + 60
+            while not stop_when(wl.pid):
+                self.assertLess(time.monotonic(), deadline, "the condition to stop tracing never came")
+                time.sleep(0.05)
+            tool.p.send_signal(signal.SIGINT)
         self.assertEqual(wl.wait(timeout=120), 0)
-        rc, _ = tool.finish()  # ends by itself: the target exited
+        rc, _ = tool.finish()  # ends by itself when the target exits, else on SIGINT
         self.assertEqual(rc, 0, tool.stderr())
         rec = lk.load_json(record)
         locks = [l for l in lk.load_json(out)["locks"] if int(l["address"], 16) == int(rec["addr"], 16)]
@@ -205,6 +229,17 @@ class RawFutexes(unittest.TestCase):
         self.assertEqual(lock["eagain_waits"], rec["wait_eagain"])
         self.assertLessEqual(lock["wait_ns"], rec["wait_ns"] + WAIT_SLACK_NS)
         self.assertGreaterEqual(lock["wait_ns"], WAIT_LOW * rec["wait_ns"])
+        self.assertEqual(lock["in_progress"], 0)
+
+    def test_a_wait_still_sleeping_at_the_end_is_reported_in_progress(self):
+        # One round held 3 s; tracing is stopped once the waiter sleeps in futex(): it still sleeps
+        # when the report is made.
+        rec, lock = self.run_scenario(["block", "1", "3000"], stop_when=waiter_asleep)
+        self.assertEqual(lock["name"], "lock_word")
+        self.assertEqual(lock["contentions"], 0)
+        self.assertEqual(lock["in_progress"], 1)
+        self.assertGreater(lock["in_progress_ns"], 0)
+        self.assertEqual([(t["tid"], t["in_progress"]) for t in lock["threads"]], [(rec["waiter_tid"], True)])
 
 
 class RunningProcess(unittest.TestCase):

@@ -292,3 +292,31 @@ TEST_CASE("contention model: one address in two processes is two locks, each nam
   }
   CHECK(mutexes == 2);
 }
+
+TEST_CASE("contention model: a wait still sleeping at the end makes its lock, with the holder it waits for") {
+  ContentionSnapshot s;
+  lc_call c{};
+  c.uaddr = 0xb000;
+  c.pid = kPid;
+  c.owner = 10;
+  c.hint = LC_FUTEX_WAIT | LC_FUTEX_PRIVATE_FLAG | LC_HINT_VAL2;
+  c.cls = LC_CLASS_WAIT;
+  c.start_ns = 1000;
+  s.in_progress.push_back({11, c});
+  s.read_ns = 5000;
+  InitLabels labels;
+  ContentionReport r = build_contention_report(s, naming(), labels);
+  REQUIRE(r.locks.size() == 1);
+  const ContentionLock& l = r.locks[0];
+  CHECK(l.kind == FutexKind::Mutex);
+  CHECK(l.contentions == 0);  // not finished: not a contention yet
+  CHECK(l.in_progress == 1);
+  CHECK(l.in_progress_ns == 4000);
+  REQUIRE(l.threads.size() == 1);
+  CHECK(l.threads[0].tid == 11);
+  CHECK(l.threads[0].in_progress);
+  REQUIRE(l.holders.size() == 1);
+  CHECK(l.holders[0].tid == 10);
+  CHECK(l.holders[0].in_progress == 1);
+  CHECK(l.holders[0].contentions == 0);
+}
