@@ -107,11 +107,14 @@ class ContentionMode(unittest.TestCase):
             # Every round's release woke its waiter.
             self.assertEqual(sum(s["count"] for s in holder["stacks"]), len(self.waits(name)))
             for s in holder["stacks"]:
+                # release_lock called pthread_mutex_unlock, from hold_and_release.
+                self.assertTrue(any(f.startswith("release_lock+") for f in s["frames"]), s["frames"])
                 self.assertTrue(any(f.startswith("hold_and_release+") for f in s["frames"]), s["frames"])
                 self.assertFalse(any(f.startswith("wait_round+") for f in s["frames"]), s["frames"])
 
     def test_waiting_stack_names_the_waiting_function(self):
         for s in self.lock("hot_lock")["stacks"]:
+            self.assertTrue(any(f.startswith("take_lock+") for f in s["frames"]), s["frames"])
             self.assertTrue(any(f.startswith("wait_round+") for f in s["frames"]), s["frames"])
         self.assertEqual(sum(s["contentions"] for s in self.lock("hot_lock")["stacks"]), len(self.waits("hot_lock")))
 

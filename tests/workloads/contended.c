@@ -130,9 +130,8 @@ static void wait_done(int r) {
 
 /* ---- mutexes: the holder's side ---- */
 
-/* The lock helpers keep a frame of their own (no tail call), so that a frame-pointer walk from inside
- * glibc, which skips the innermost frame-pointer function, still shows the function that called
- * them: hold_and_release for the release, wait_round for the wait. */
+/* The lock helpers are real calls (no tail call), so that the stacks show them and their callers:
+ * release_lock then hold_and_release for the release, take_lock then wait_round for the wait. */
 __attribute__((noinline)) static void release_lock(pthread_mutex_t *m) {
   pthread_mutex_unlock(m);
   __asm__ volatile("" ::: "memory");
