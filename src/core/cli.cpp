@@ -267,4 +267,27 @@ double duration_positional(const cxxopts::ParseResult& res) {
   return d ? parse_seconds(*d, "duration") : 0;
 }
 
+void add_pprof_option(cxxopts::Options& spec) {
+  spec.add_options()("pprof", "write the final report as a gzipped pprof profile to FILE (- for stdout)",
+                     cxxopts::value<std::string>(), "FILE");
+}
+
+std::string pprof_option(const cxxopts::ParseResult& res) {
+  if (!res.count("pprof")) return "";
+  std::string f = res["pprof"].as<std::string>();
+  if (f.empty()) throw UsageError("--pprof needs a file name (or - for stdout)");
+  return f;
+}
+
+void check_distinct_outputs(const std::vector<std::pair<std::string, std::string>>& outputs) {
+  for (size_t i = 0; i < outputs.size(); i++)
+    for (size_t j = i + 1; j < outputs.size(); j++) {
+      auto& [a, fa] = outputs[i];
+      auto& [b, fb] = outputs[j];
+      if (fa.empty() || fa != fb) continue;
+      if (fa == "-") throw UsageError(fmt::format("{} - and {} - cannot both write to stdout", a, b));
+      throw UsageError(fmt::format("{} and {} cannot both write to '{}'", a, b, fa));
+    }
+}
+
 }  // namespace lockkit

@@ -71,4 +71,13 @@ std::vector<std::string> debug_dirs_option(const cxxopts::ParseResult& res);
 // 0 (until stopped) when not given.
 double duration_positional(const cxxopts::ParseResult& res);
 
+// --pprof FILE: the run's final report as a gzipped pprof profile (core/pprof.h), "-" for stdout.
+void add_pprof_option(cxxopts::Options& spec);
+// "" when not given; an empty name is a usage error.
+std::string pprof_option(const cxxopts::ParseResult& res);
+
+// Output options as (option, file) pairs ("" = not given, "-" = stdout): at most one may write to
+// stdout and no two to one file; otherwise a usage error naming both options.
+void check_distinct_outputs(const std::vector<std::pair<std::string, std::string>>& outputs);
+
 }  // namespace lockkit

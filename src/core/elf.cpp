@@ -118,13 +118,6 @@ std::string debug_mismatch(Elf* main, Elf* debug) {
   return "";
 }
 
-std::string absolute_path(const std::string& p) {
-  if (p.empty() || p[0] == '/') return p;
-  char buf[4096];
-  if (getcwd(buf, sizeof(buf)) == nullptr) return p;
-  return std::string(buf) + "/" + p;
-}
-
 std::mutex& cache_mutex() {
   static std::mutex mu;
   return mu;
@@ -154,6 +147,11 @@ std::shared_ptr<const ElfFile> ElfFile::open_cached(const std::string& path) {
   auto f = open(path, cached_debug_dirs());
   cache()[path] = f;
   return f;
+}
+
+std::vector<std::string> ElfFile::debug_dirs() {
+  std::lock_guard<std::mutex> lock(cache_mutex());
+  return cached_debug_dirs();
 }
 
 void ElfFile::set_debug_dirs(const std::vector<std::string>& dirs) {

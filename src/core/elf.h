@@ -43,6 +43,8 @@ class ElfFile {
   // The user's debug directories for open_cached (e.g. from --debug-dir); call before symbolising.
   // Empties the cache when they change.
   static void set_debug_dirs(const std::vector<std::string>& dirs);
+  // The directories last given to set_debug_dirs().
+  static std::vector<std::string> debug_dirs();
 
   const std::string& path() const { return path_; }
   // The GNU build-id in hex, or "" when the file has none.

@@ -115,24 +115,26 @@ void ProcessSymbolizer::add_modules(const std::vector<MappedModule>& mods) {
   for (auto it = mods.rbegin(); it != mods.rend(); ++it) {
     bool dup = false;
     for (auto& m : modules_)
-      if (m.path == it->path && m.bias == it->bias) dup = true;
+      if (m->path == it->path && m->bias == it->bias) dup = true;
     if (dup) continue;
-    modules_.insert(modules_.begin(), *it);
+    modules_.insert(modules_.begin(), std::make_shared<const MappedModule>(*it));
     if (module_listener()) module_listener()(pid_, *it);
   }
 }
 
-const MappedModule* ProcessSymbolizer::module_for(uint64_t addr) const {
+const std::shared_ptr<const MappedModule>* ProcessSymbolizer::module_for(uint64_t addr) const {
   for (auto& m : modules_)
-    if (addr >= m.lo && addr < m.hi) return &m;
+    if (addr >= m->lo && addr < m->hi) return &m;
   return nullptr;
 }
 
 Frame ProcessSymbolizer::resolve(uint64_t addr) const {
   Frame f;
   f.addr = addr;
-  const MappedModule* m = module_for(addr);
-  if (m == nullptr) return f;
+  auto* mp = module_for(addr);
+  if (mp == nullptr) return f;
+  const MappedModule* m = mp->get();
+  f.mapping = *mp;
   f.module = basename_of(m->path);
   uint64_t vaddr = addr - m->bias;
   f.offset = vaddr;
@@ -166,21 +168,22 @@ std::vector<Frame> ProcessSymbolizer::resolve_stack(const std::vector<uint64_t>&
 
 bool ProcessSymbolizer::maps(const std::string& path) const {
   for (auto& m : modules_)
-    if (m.path == path) return true;
+    if (m->path == path) return true;
   return false;
 }
 
 bool ProcessSymbolizer::is_code(uint64_t addr) const {
-  const MappedModule* m = module_for(addr);
-  if (m != nullptr && m->elf->is_code(addr - m->bias)) return true;
+  auto* m = module_for(addr);
+  if (m != nullptr && (*m)->elf->is_code(addr - (*m)->bias)) return true;
   for (auto& [lo, hi] : exec_ranges_)
     if (addr >= lo && addr < hi) return true;
   return false;
 }
 
 std::optional<DataObject> ProcessSymbolizer::data_object(uint64_t addr) const {
-  const MappedModule* m = module_for(addr);
-  if (m == nullptr) return std::nullopt;
+  auto* mp = module_for(addr);
+  if (mp == nullptr) return std::nullopt;
+  const MappedModule* m = mp->get();
   const ElfSymbol* s = m->elf->symbol_at(addr - m->bias, false);
   if (s == nullptr) return std::nullopt;
   return DataObject{demangle(s->name), s->addr + m->bias, s->size};

@@ -17,11 +17,16 @@
 
 namespace lockkit {
 
+struct MappedModule;
+
 struct Frame {
   uint64_t addr = 0;
   std::string function;  // demangled; empty when unresolved
   uint64_t offset = 0;   // from the function start
   std::string module;    // file name of the module, or "" when the address is in no known module
+  // The module's mapping in the process (path, runtime range, ELF file with its build-id), for
+  // outputs that describe mappings (pprof); null when the address is in no known module.
+  std::shared_ptr<const MappedModule> mapping;
   bool resolved() const { return !function.empty(); }
 };
 
@@ -96,9 +101,9 @@ class ProcessSymbolizer {
   bool maps(const std::string& path) const;
 
  private:
-  const MappedModule* module_for(uint64_t addr) const;
+  const std::shared_ptr<const MappedModule>* module_for(uint64_t addr) const;
   pid_t pid_;
-  std::vector<MappedModule> modules_;  // newest first
+  std::vector<std::shared_ptr<const MappedModule>> modules_;  // newest first
   std::set<std::pair<uint64_t, uint64_t>> exec_ranges_;  // every executable mapping seen
   std::string last_maps_;
 };

@@ -71,6 +71,13 @@ std::string basename_of(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
+std::string absolute_path(const std::string& p) {
+  if (p.empty() || p[0] == '/') return p;
+  char buf[4096];
+  if (getcwd(buf, sizeof(buf)) == nullptr) return p;
+  return std::string(buf) + "/" + p;
+}
+
 std::string errno_text(int err) { return std::strerror(err); }
 
 std::string readlink_str(const std::string& p) {

@@ -33,6 +33,8 @@ std::string trim(const std::string& s);
 bool starts_with(const std::string& s, const std::string& prefix);
 bool ends_with(const std::string& s, const std::string& suffix);
 std::string basename_of(const std::string& path);
+// `path` made absolute against the working directory (unchanged when already absolute or empty).
+std::string absolute_path(const std::string& path);
 std::string errno_text(int err);
 // The target of symbolic link `path`, or "" when it cannot be read.
 std::string readlink_str(const std::string& path);

@@ -86,6 +86,7 @@ Options parse_options(int argc, char** argv) {
   spec.add_options()
     ("binary", "library or static executable holding the pthread functions", cxxopts::value<std::string>(), "PATH");
   add_debug_dir_option(spec);
+  add_pprof_option(spec);
   add_help_options(spec);
   // clang-format on
   add_duration_positional(spec, "seconds to trace");
@@ -101,6 +102,7 @@ Options parse_options(int argc, char** argv) {
       {"lockstat -s max_wait -n 5 -- ./app arg", "start ./app traced from its first instruction; 5 locks by max wait"},
       {"lockstat --json out.json --folded wait wait.folded -p 1234", "also write JSON and folded wait stacks"},
       {"lockstat --mode contention -p 1234 10", "contended waits only, with holders and release stacks"},
+      {"lockstat --pprof locks.pb.gz -p 1234 10", "a pprof profile; then: go tool pprof -http=: locks.pb.gz"},
   };
   if (help_requested(res, spec, extras, &o.help_text)) {
     o.help = true;
@@ -161,9 +163,8 @@ Options parse_options(int argc, char** argv) {
     o.folded = v[1];
     if (o.folded.empty()) throw UsageError("--folded needs a file name (or - for stdout)");
   }
-  if (o.json == "-" && o.folded == "-") throw UsageError("--json - and --folded ... - cannot both write to stdout");
-  if (!o.json.empty() && o.json != "-" && o.json == o.folded)
-    throw UsageError(fmt::format("--json and --folded cannot both write to '{}'", o.json));
+  o.pprof = pprof_option(res);
+  check_distinct_outputs({{"--json", o.json}, {"--folded", o.folded}, {"--pprof", o.pprof}});
   if (o.mode == Mode::Contention) {
     // What contention mode cannot do, refused by name rather than ignored.
     for (const char* opt : {"sample", "reset", "kinds", "per-thread"})

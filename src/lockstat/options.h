@@ -33,6 +33,7 @@ struct Options {
   std::string json;                  // "" none, "-" stdout, else a file
   std::string folded;                // "" none
   bool folded_hold = false;
+  std::string pprof;                 // "" none: a gzipped pprof profile
   size_t stack_depth = 0;            // 0 = whole stacks
   size_t stack_storage = 16384;
   std::string binary;

@@ -24,6 +24,7 @@
 #include "lockstat/contention_tool.h"
 #include "lockstat/map_sizes.h"
 #include "lockstat/model.h"
+#include "lockstat/profile.h"
 #include "lockstat/report.h"
 
 namespace lockkit::probes {
@@ -178,12 +179,23 @@ class Tracer {
     return r;
   }
 
+  // The Frames behind formatted frames the report holds (for the pprof profile).
+  std::vector<Frame> structured(const std::vector<std::string>& formatted) const {
+    auto it = structured_.find(formatted);
+    return it == structured_.end() ? std::vector<Frame>{} : it->second;
+  }
+
  private:
   // At a function's entry the word at the stack pointer is the return address into the caller.
   std::vector<std::string> frames(int32_t id, uint64_t caller) {
-    if (id < 0) return {"[lost stack]"};
+    if (id < 0) {
+      structured_.emplace(std::vector<std::string>{"[lost stack]"}, std::vector<Frame>{named_frame("[lost stack]")});
+      return {"[lost stack]"};
+    }
     std::vector<std::string> out;
-    for (auto& f : namer_.user_stack(sym_, id, caller)) out.push_back(format_frame(f));
+    const auto& fs = namer_.user_stack(sym_, id, caller);
+    for (auto& f : fs) out.push_back(format_frame(f));
+    structured_.emplace(out, fs);
     return out;
   }
 
@@ -202,6 +214,7 @@ class Tracer {
   Snapshot total_;
   StackNamer namer_;
   const UnwindTables* unwind_ = nullptr;
+  std::map<std::vector<std::string>, std::vector<Frame>> structured_;
 };
 
 
@@ -211,7 +224,8 @@ class LockstatTool : public Tool {
     // Outputs first: a bad path fails before anything is attached.
     if (!o_.json.empty()) json_out_ = std::make_unique<OutputFile>(o_.json);
     if (!o_.folded.empty()) folded_out_ = std::make_unique<OutputFile>(o_.folded);
-    text_to_stdout_ = o_.json != "-" && o_.folded != "-";
+    if (!o_.pprof.empty()) pprof_out_ = std::make_unique<OutputFile>(o_.pprof);
+    text_to_stdout_ = o_.json != "-" && o_.folded != "-" && o_.pprof != "-";
     topt_.sort_name = o_.sort_name;
     topt_.per_thread_hists = o_.per_thread;
     topt_.stack_depth = o_.stack_depth;
@@ -269,6 +283,7 @@ class LockstatTool : public Tool {
                              session.attached(), lib_, session.uprobe_mechanism());
     target_ = t;
     start_ns_ = interval_start_ = monotonic_ns();
+    start_wall_ns_ = wall_clock_ns();
   }
 
   double duration_s() const override { return o_.duration_s; }
@@ -308,6 +323,9 @@ class LockstatTool : public Tool {
       write_folded(folded_out_->stream(), whole, o_.folded_hold);
       folded_out_->commit();
     }
+    if (pprof_out_)
+      write_profile(*pprof_out_, report_profile(whole, [this](auto& f) { return tracer_->structured(f); },
+                                                start_wall_ns_, target_->exe()));
   }
 
  private:
@@ -323,7 +341,7 @@ class LockstatTool : public Tool {
   }
 
   Options o_;
-  std::unique_ptr<OutputFile> json_out_, folded_out_;
+  std::unique_ptr<OutputFile> json_out_, folded_out_, pprof_out_;
   bool text_to_stdout_ = true;
   TextOptions topt_;
   std::string lib_;
@@ -335,6 +353,7 @@ class LockstatTool : public Tool {
   bool first_tick_ = true;
   Target* target_ = nullptr;
   uint64_t start_ns_ = 0, interval_start_ = 0;
+  int64_t start_wall_ns_ = 0;
   int interval_no_ = 0;
 };
 
