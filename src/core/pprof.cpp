@@ -37,6 +37,19 @@ ProfileSample& ProfileSample::label(std::string key, int64_t value, std::string 
   return *this;
 }
 
+const std::vector<std::string>& StackFrameIndex::add(const std::vector<std::string>& text,
+                                                     const std::vector<Frame>& frames) {
+  return index_.emplace(text, frames).first->first;
+}
+
+std::vector<Frame> StackFrameIndex::frames(const std::vector<std::string>& text) const {
+  auto it = index_.find(text);
+  if (it != index_.end()) return it->second;
+  std::vector<Frame> out;
+  for (auto& t : text) out.push_back(named_frame(t));
+  return out;
+}
+
 Frame named_frame(std::string function, std::string module) {
   Frame f;
   f.function = std::move(function);

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,20 @@ struct ProfileData {
   // The traced program's file: its mapping comes first, as pprof names a profile after its first
   // mapping ("" when there is no one program, e.g. system-wide).
   std::string main_binary;
+};
+
+// The Frames behind stacks a report keeps as text (formatted frames, or function names): tools
+// record each stack as they name it, and look it up when building the profile. "[lost stack]"
+// (a stack BPF could not store) is a frame of that name.
+class StackFrameIndex {
+ public:
+  // Remembers `frames` for `text` (the first recorded wins) and returns `text`.
+  const std::vector<std::string>& add(const std::vector<std::string>& text, const std::vector<Frame>& frames);
+  // The frames recorded for `text`; for text never recorded, frames named by its entries.
+  std::vector<Frame> frames(const std::vector<std::string>& text) const;
+
+ private:
+  std::map<std::vector<std::string>, std::vector<Frame>> index_;
 };
 
 // Frames named only by a function (a lost stack, a kernel symbol): no address, no mapping.

@@ -23,6 +23,7 @@
 #include "lockstat/contention_model.h"
 #include "lockstat/contention_report.h"
 #include "lockstat/map_sizes.h"
+#include "lockstat/profile.h"
 
 namespace lockkit::probes {
 extern const std::string kLockstatContentionBpf;
@@ -69,7 +70,8 @@ class ContentionTool : public Tool {
     // Outputs first: a bad path fails before anything is attached.
     if (!o_.json.empty()) json_out_ = std::make_unique<OutputFile>(o_.json);
     if (!o_.folded.empty()) folded_out_ = std::make_unique<OutputFile>(o_.folded);
-    text_to_stdout_ = o_.json != "-" && o_.folded != "-";
+    if (!o_.pprof.empty()) pprof_out_ = std::make_unique<OutputFile>(o_.pprof);
+    text_to_stdout_ = o_.json != "-" && o_.folded != "-" && o_.pprof != "-";
     topt_.sort_name = o_.sort_name;
     topt_.stack_depth = o_.stack_depth;
     ElfFile::set_debug_dirs(o_.debug_dirs);
@@ -145,6 +147,7 @@ class ContentionTool : public Tool {
         "Tracing pid {} (contention mode: futex system calls, {} init probes on {}, {})... Ctrl+C to quit.\n",
         t->pid(), init_probes_, lib_, session.uprobe_mechanism());
     start_ns_ = monotonic_ns();
+    start_wall_ns_ = wall_clock_ns();
   }
 
   double duration_s() const override { return o_.duration_s; }
@@ -183,6 +186,8 @@ class ContentionTool : public Tool {
       write_contention_folded(folded_out_->stream(), r);
       folded_out_->commit();
     }
+    if (pprof_out_)
+      write_profile(*pprof_out_, contention_profile(r, stack_frames_, start_wall_ns_, target_->exe()));
   }
 
  private:
@@ -234,7 +239,11 @@ class ContentionTool : public Tool {
     naming.frames = [this](uint32_t pid, int32_t id, uint64_t caller) {
       // The word at the stack pointer in a syscall need not be a return address: it is kept only
       // when it lands in a known function.
-      return namer_->user_stack(symbolizer(pid), id, caller, true);
+      const auto& frames = namer_->user_stack(symbolizer(pid), id, caller, true);
+      std::vector<std::string> text;
+      for (auto& f : frames) text.push_back(format_frame(f));
+      stack_frames_.add(text, frames);
+      return frames;
     };
     naming.data_object = [this](uint32_t pid, uint64_t a) { return symbolizer(pid).data_object(a); };
     naming.is_thread = [this](uint32_t pid, uint32_t tid) { return tids_.count({pid, tid}) > 0; };
@@ -256,7 +265,9 @@ class ContentionTool : public Tool {
   }
 
   Options o_;
-  std::unique_ptr<OutputFile> json_out_, folded_out_;
+  std::unique_ptr<OutputFile> json_out_, folded_out_, pprof_out_;
+  StackFrameIndex stack_frames_;  // the Frames behind the report's stacks, for --pprof
+  int64_t start_wall_ns_ = 0;
   bool text_to_stdout_ = true;
   ContentionTextOptions topt_;
   bool futex2_ = false, waitv_ = false;

@@ -4,7 +4,7 @@
 
 namespace lockkit::lockstat {
 
-ProfileData report_profile(const Report& r, const StackFrames& frames, int64_t start_wall_ns,
+ProfileData report_profile(const Report& r, const StackFrameIndex& frames, int64_t start_wall_ns,
                            const std::string& program) {
   ProfileData p;
   p.sample_types = {{"contentions", "count"}, {"delay", "nanoseconds"}, {"hold", "nanoseconds"}};
@@ -22,11 +22,34 @@ ProfileData report_profile(const Report& r, const StackFrames& frames, int64_t s
         ProfileSample ps;
         ps.values = {int64_t(s.totals.acquisitions + s.totals.timeouts), int64_t(s.totals.wait_ns),
                      int64_t(s.totals.hold_ns)};
-        ps.frames = frames(s.frames);
+        ps.frames = frames.frames(s.frames);
         ps.label("lock", id.display()).label("kind", kind_name(l.kind)).label("address", hex_address(l.addr));
         ps.label("pid", r.pid).label("tid", t.tid);
         p.samples.push_back(std::move(ps));
       }
+    }
+  }
+  return p;
+}
+
+ProfileData contention_profile(const ContentionReport& r, const StackFrameIndex& frames, int64_t start_wall_ns,
+                               const std::string& program) {
+  ProfileData p;
+  p.sample_types = {{"contentions", "count"}, {"delay", "nanoseconds"}};
+  p.default_sample_type = "delay";
+  p.time_nanos = start_wall_ns;
+  p.duration_nanos = int64_t(r.duration_s * 1e9);
+  p.main_binary = program;
+  p.comments.push_back("lockstat --mode contention: futex waits that slept in the kernel, per lock and waiting stack");
+  for (auto& l : r.locks) {
+    LockIdentity id = l.identity();
+    for (auto& s : l.stacks) {
+      ProfileSample ps;
+      ps.values = {int64_t(s.contentions), int64_t(s.wait_ns)};
+      ps.frames = frames.frames(s.frames);
+      ps.label("lock", id.display()).label("kind", futex_kind_name(l.kind)).label("address", hex_address(l.address));
+      ps.label("pid", r.pid);
+      p.samples.push_back(std::move(ps));
     }
   }
   return p;

@@ -180,23 +180,16 @@ class Tracer {
   }
 
   // The Frames behind formatted frames the report holds (for the pprof profile).
-  std::vector<Frame> structured(const std::vector<std::string>& formatted) const {
-    auto it = structured_.find(formatted);
-    return it == structured_.end() ? std::vector<Frame>{} : it->second;
-  }
+  const StackFrameIndex& stack_frames() const { return stack_frames_; }
 
  private:
   // At a function's entry the word at the stack pointer is the return address into the caller.
   std::vector<std::string> frames(int32_t id, uint64_t caller) {
-    if (id < 0) {
-      structured_.emplace(std::vector<std::string>{"[lost stack]"}, std::vector<Frame>{named_frame("[lost stack]")});
-      return {"[lost stack]"};
-    }
+    if (id < 0) return {"[lost stack]"};
     std::vector<std::string> out;
     const auto& fs = namer_.user_stack(sym_, id, caller);
     for (auto& f : fs) out.push_back(format_frame(f));
-    structured_.emplace(out, fs);
-    return out;
+    return stack_frames_.add(out, fs);
   }
 
   const Options& o_;
@@ -214,7 +207,7 @@ class Tracer {
   Snapshot total_;
   StackNamer namer_;
   const UnwindTables* unwind_ = nullptr;
-  std::map<std::vector<std::string>, std::vector<Frame>> structured_;
+  StackFrameIndex stack_frames_;
 };
 
 
@@ -324,7 +317,7 @@ class LockstatTool : public Tool {
       folded_out_->commit();
     }
     if (pprof_out_)
-      write_profile(*pprof_out_, report_profile(whole, [this](auto& f) { return tracer_->structured(f); },
+      write_profile(*pprof_out_, report_profile(whole, tracer_->stack_frames(),
                                                 start_wall_ns_, target_->exe()));
   }
 

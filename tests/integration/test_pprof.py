@@ -144,5 +144,68 @@ class LockstatFull(unittest.TestCase):
             self.assertEqual(f.read(), b"earlier profile")
 
 
+class LockstatContention(unittest.TestCase):
+    """lockstat --mode contention --json J --pprof P -n 0 -- contended RECORD."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        d = cls.tmp.name
+        cls.record_path, cls.json_path, cls.pprof_path = (os.path.join(d, n) for n in ("rec.json", "c.json", "c.pb.gz"))
+        cls.result = None
+        if lk.bpf_unavailable_reason():
+            return
+        cls.result = subprocess.run(
+            [lk.binary("lockstat"), "--mode", "contention", "-n", "0", "--json", cls.json_path,
+             "--pprof", cls.pprof_path, "--", lk.binary("contended"), cls.record_path],
+            capture_output=True, text=True, timeout=300)
+        if cls.result.returncode == 0:
+            cls.record = lk.load_json(cls.record_path)
+            cls.report = lk.load_json(cls.json_path)
+            cls.profile = pp.Profile(cls.pprof_path)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def setUp(self):
+        lk.require_bpf(self)
+        self.assertEqual(self.result.returncode, 0, self.result.stderr)
+
+    def test_sample_types_are_go_mutex_profile_names(self):
+        self.assertEqual(self.profile.types, [("contentions", "count"), ("delay", "nanoseconds")])
+
+    def test_totals_per_lock_and_stack_equal_the_json(self):
+        c = self.profile.sums("address", "contentions")
+        d = self.profile.sums("address", "delay")
+        self.assertEqual(set(c), {l["address"] for l in self.report["locks"]})
+        for l in self.report["locks"]:
+            self.assertEqual((c[l["address"]], d[l["address"]]), (l["contentions"], l["wait_ns"]), l["address"])
+            want = collections.Counter()
+            for st in l["stacks"]:
+                want[frames_key(st["frames"])] += st["wait_ns"]
+            got = collections.Counter()
+            for s in self.profile.samples:
+                if s["labels"]["address"] == l["address"]:
+                    got[tuple(f["function"] or "[unknown]" for f in s["frames"])] += s["values"]["delay"]
+            self.assertEqual(dict(got), dict(want), l["address"])
+
+    def test_contentions_equal_the_workload_record(self):
+        hot = self.profile.sums("lock", "contentions")["hot_lock"]
+        self.assertEqual(hot, len([w for w in self.record["waits"] if w["lock"] == "hot_lock"]))
+        for s in self.profile.samples:
+            self.assertEqual(s["labels"]["pid"], self.record["pid"])
+            if s["labels"]["lock"] == "hot_lock":
+                self.assertEqual(s["labels"]["kind"], "mutex")
+
+    def test_go_pprof_reads_the_same_totals(self):
+        if not pp.go_available():
+            lk.skip_unless_ci(self, "go (golang-go) not installed")
+        sums = pp.go_raw_sums(self.pprof_path, "lock", 2)
+        for l in self.report["locks"]:
+            name = l["name"] or l["address"]
+            self.assertEqual(sums[name], [l["contentions"], l["wait_ns"]], name)
+
+
 if __name__ == "__main__":
     lk.main()
