@@ -48,7 +48,7 @@ ProfileData contention_profile(const ContentionReport& r, const StackFrameIndex&
       ps.values = {int64_t(s.contentions), int64_t(s.wait_ns)};
       ps.frames = frames.frames(s.frames);
       ps.label("lock", id.display()).label("kind", futex_kind_name(l.kind)).label("address", hex_address(l.address));
-      ps.label("pid", r.pid);
+      ps.label("pid", int64_t(l.pid ? l.pid : uint32_t(r.pid)));
       p.samples.push_back(std::move(ps));
     }
   }
