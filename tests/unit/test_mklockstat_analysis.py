@@ -136,15 +136,40 @@ class TestTables(unittest.TestCase):
     def setUp(self):
         self.log = load()
 
-    def test_most_contended_ranking(self):
+    def test_most_contended_ranks_by_total_wait_with_sides_apart(self):
         top = mla.most_contended_locks(self.log)
-        self.assertEqual([int(v) for v in top["lock"]], [A, C, B])
-        self.assertEqual(list(top["threads"]), [3, 2, 1])
-        self.assertEqual(list(top["wait_ns"]), [22000, 10000, 54500])
-        self.assertEqual(list(top["count"]), [11, 4, 10])
-        self.assertEqual(list(top["type"]), ["Mutex", "Spinlock", "RWLock"])
-        self.assertEqual(list(top["name"]), ["test_mutex_a", "", ""])
+        self.assertEqual([int(v) for v in top["lock"]], [B, A, C, B])
+        self.assertEqual(list(top["type"]), ["RWLock:W", "Mutex", "Spinlock", "RWLock:R"])
+        self.assertEqual(list(top["wait_ns"]), [50000, 22000, 10000, 4500])
+        self.assertEqual(list(top["threads"]), [1, 3, 2, 1])
+        self.assertEqual(list(top["count"]), [1, 11, 4, 9])
+        self.assertEqual(list(top["avg_wait_ns"]), [50000.0, 2000.0, 2500.0, 500.0])
+        self.assertEqual(list(top["name"]), ["", "test_mutex_a", "", ""])
         self.assertEqual(len(mla.most_contended_locks(self.log, 2)), 2)
+
+    def test_locks_by_threads(self):
+        top = mla.locks_by_threads(self.log)
+        self.assertEqual([int(v) for v in top["lock"]], [A, C, B, B])
+        self.assertEqual(list(top["type"]), ["Mutex", "Spinlock", "RWLock:W", "RWLock:R"])
+        self.assertEqual(list(top["threads"]), [3, 2, 1, 1])
+
+    def test_headline_is_the_lock_that_cost_the_most_wait(self):
+        # An mmap churn: a per-CPU spinlock that eight threads touch for 1.2 ms in all, and the
+        # mmap_lock that three threads wait 9.4 s for (both sides). The headline is the
+        # mmap_lock; the spinlock leads only the ranking by distinct threads.
+        spin, mmap_lock, other = 0xFFFF888000001000, 0xFFFF888000002000, 0xFFFF888000003000
+        lines = [f"s,w,P1_T{10 + k},Spinlock,{spin:#x},{t(0)},150000,3,-1\n" for k in range(8)]
+        lines += [f"s,w,P1_T{10 + k},Semaphore:W,{mmap_lock:#x},{t(k)},2000000000,40,-1\n" for k in range(3)]
+        lines += [f"s,w,P1_T{10 + k},Semaphore:R,{mmap_lock:#x},{t(k)},1133333333,90,-1\n" for k in range(3)]
+        lines += [f"s,w,P1_T{10 + k},Mutex,{other:#x},{t(1)},25000000,5,-1\n" for k in range(2)]
+        log = load("".join(lines), period_ns=P)
+        top = mla.most_contended_locks(log)
+        self.assertEqual([(int(r.lock), r.type) for r in top.itertuples()],
+                         [(mmap_lock, "Semaphore:W"), (mmap_lock, "Semaphore:R"), (other, "Mutex"),
+                          (spin, "Spinlock")])
+        self.assertEqual(int(top["wait_ns"].iloc[0] + top["wait_ns"].iloc[1]), 9_399_999_999)
+        self.assertEqual(int(top["wait_ns"].iloc[3]), 1_200_000)
+        self.assertEqual((int(mla.locks_by_threads(log)["lock"].iloc[0])), spin)
 
     def test_timeline_fills_gaps_with_zero(self):
         tl = mla.lock_timeline(self.log, A)
@@ -155,10 +180,12 @@ class TestTables(unittest.TestCase):
         self.assertEqual(list(tl["count"]), [4, 0, 4, 3])
         self.assertEqual(list(tl["avg_wait_ns"]), [1000.0, 0.0, 3000.0, 2000.0])
 
-    def test_timeline_spans_only_the_lock(self):
+    def test_timeline_spans_only_the_lock_one_block_per_side(self):
         tl = mla.lock_timeline(self.log, B)
-        self.assertEqual(list(tl["t_ms"]), [50.0, 100.0, 150.0, 200.0])
-        self.assertEqual(list(tl["threads"]), [1, 0, 0, 1])
+        self.assertEqual(list(tl["t_ms"]), [50.0, 100.0, 150.0, 200.0] * 2)
+        self.assertEqual(list(tl["type"]), ["RWLock:R"] * 4 + ["RWLock:W"] * 4)
+        self.assertEqual(list(tl["threads"]), [0, 0, 0, 1, 1, 0, 0, 0])
+        self.assertEqual(list(tl["wait_ns"]), [0, 0, 0, 4500, 50000, 0, 0, 0])
 
     def test_lock_given_as_hex_string_or_name(self):
         expected = mla.lock_timeline(self.log, A)
@@ -179,12 +206,13 @@ class TestTables(unittest.TestCase):
         self.assertEqual(list(th["stackid"]), [5, 2, 1])
         self.assertEqual(th["stack"].iloc[2], self.log.stacks[1])
 
-    def test_lock_threads_lost_stack(self):
+    def test_lock_threads_lost_stack_and_sides_apart(self):
         th = mla.lock_threads(self.log, B)
-        self.assertEqual(list(th["tid"]), [301])
-        self.assertEqual(th["stackid"].iloc[0], -3)
-        self.assertEqual(th["stack"].iloc[0], [])
-        self.assertEqual(th["type"].iloc[0], "RWLock:W/RWLock:R")
+        self.assertEqual(list(th["tid"]), [301, 301])
+        self.assertEqual(list(th["type"]), ["RWLock:W", "RWLock:R"])
+        self.assertEqual(list(th["wait_ns"]), [50000, 4500])
+        self.assertEqual(list(th["stackid"]), [-3, -7])
+        self.assertEqual(list(th["stack"]), [[], []])
 
     def test_lock_threads_stack_never_printed(self):
         th = mla.lock_threads(self.log, C).set_index("tid")
@@ -197,20 +225,23 @@ class TestTables(unittest.TestCase):
         self.assertEqual([int(v) for v in worst["lock"]], [C, A])
         self.assertEqual(list(worst["avg_wait_ns"]), [2500.0, 2000.0])
         everyone = mla.worst_locks_by_avg_wait(self.log, min_threads=1)
-        self.assertEqual([int(v) for v in everyone["lock"]], [B, C, A])
-        self.assertEqual(everyone["avg_wait_ns"].iloc[0], 5450.0)
+        self.assertEqual([int(v) for v in everyone["lock"]], [B, C, A, B])
+        self.assertEqual(list(everyone["type"]), ["RWLock:W", "Spinlock", "Mutex", "RWLock:R"])
+        self.assertEqual(list(everyone["avg_wait_ns"]), [50000.0, 2500.0, 2000.0, 500.0])
 
     def test_worst_by_worst_period(self):
         worst = mla.worst_locks_by_worst_period(self.log)
-        self.assertEqual([int(v) for v in worst["lock"]], [B, C, A])
-        self.assertEqual(list(worst["avg_wait_ns"]), [50000.0, 4000.0, 3000.0])
-        self.assertEqual(list(worst["start_ns"]), [t(1), t(0), t(2)])
-        self.assertEqual(list(worst["t_ms"]), [50.0, 0.0, 100.0])
+        self.assertEqual([int(v) for v in worst["lock"]], [B, C, A, B])
+        self.assertEqual(list(worst["type"]), ["RWLock:W", "Spinlock", "Mutex", "RWLock:R"])
+        self.assertEqual(list(worst["avg_wait_ns"]), [50000.0, 4000.0, 3000.0, 500.0])
+        self.assertEqual(list(worst["start_ns"]), [t(1), t(0), t(2), t(4)])
+        self.assertEqual(list(worst["t_ms"]), [50.0, 0.0, 100.0, 200.0])
 
     def test_worst_wait_per_period(self):
         worst = mla.worst_wait_per_period(self.log)
         self.assertEqual(list(worst["t_ms"]), [0.0, 50.0, 100.0, 150.0, 200.0])
         self.assertEqual([int(v) for v in worst["lock"]], [C, B, A, A, C])
+        self.assertEqual(list(worst["type"]), ["Spinlock", "RWLock:W", "Mutex", "Mutex", "Spinlock"])
         self.assertEqual(list(worst["avg_wait_ns"]), [4000.0, 50000.0, 3000.0, 2000.0, 1000.0])
 
     def test_worst_wait_per_period_fills_empty_periods(self):
@@ -251,6 +282,15 @@ class TestPlots(unittest.TestCase):
         self.assertIn("[µs]", ax.get_ylabel())
         self.assertEqual(list(ax.lines[0].get_ydata()), [1.0, 0.0, 3.0, 2.0])
 
+    def test_read_write_sides_plotted_apart(self):
+        ax = mla.plot_lock_avg_wait(self.log, B, self.dir / "b.png").axes[0]
+        self.assertEqual([line.get_label() for line in ax.lines], ["RWLock:R", "RWLock:W"])
+        self.assertEqual(list(ax.lines[0].get_ydata()), [0.0, 0.0, 0.0, 0.5])
+        self.assertEqual(list(ax.lines[1].get_ydata()), [50.0, 0.0, 0.0, 0.0])
+        axes = mla.plot_lock_timeline(self.log, B, self.dir / "bt.png").axes
+        self.assertEqual([p.get_height() for p in axes[1].patches], [0, 0, 0, 4.5, 50.0, 0, 0, 0])
+        self.assertEqual([t.get_text() for t in axes[1].get_legend().get_texts()], ["RWLock:R", "RWLock:W"])
+
     def test_lock_timeline_plot(self):
         png = self.dir / "timeline.png"
         axes = mla.plot_lock_timeline(self.log, A, png).axes
@@ -275,10 +315,14 @@ class TestCli(unittest.TestCase):
             log.write_text(LOG)
             code, out, _ = self.run_main(log, "--png-dir", Path(tmp) / "png")
             self.assertEqual(code, 0)
-            self.assertIn("Most contended locks", out)
-            self.assertIn("mutex_lock+0x1d", out)
+            headline = out.split("== Most contended locks (total wait) ==\n")[1].splitlines()
+            self.assertRegex(headline[1], rf"^{B:#x} +RWLock:W +1 +50000 ")
+            self.assertRegex(headline[2], rf"^{A:#x} test_mutex_a +Mutex +3 +22000 ")
+            by_threads = out.split("== Locks by distinct threads ==\n")[1].splitlines()
+            self.assertRegex(by_threads[1], rf"^{A:#x} test_mutex_a +Mutex +3 ")
+            self.assertIn(f"Timeline of lock {B:#x}", out)
             pngs = sorted(p.name for p in (Path(tmp) / "png").iterdir())
-            self.assertEqual(pngs, [f"lock_{A:x}_avg_wait.png", f"lock_{A:x}_timeline.png",
+            self.assertEqual(pngs, [f"lock_{B:x}_avg_wait.png", f"lock_{B:x}_timeline.png",
                                     "worst_wait_per_period.png"])
             for png in (Path(tmp) / "png").iterdir():
                 self.assertGreater(png.stat().st_size, 0)
@@ -325,7 +369,7 @@ class TestNotebook(unittest.TestCase):
             tmp = Path(tmp)
             (tmp / "m.log").write_text(LOG)
             pngs = run_notebook(self, tmp / "m.log", tmp)
-            self.assertEqual(pngs, [f"lock_{A:x}_avg_wait.png", f"lock_{A:x}_timeline.png",
+            self.assertEqual(pngs, [f"lock_{B:x}_avg_wait.png", f"lock_{B:x}_timeline.png",
                                     "worst_wait_per_period.png"])
 
 
@@ -372,7 +416,9 @@ class TestRealLog(unittest.TestCase):
 
     def test_real_log_mmap_lock_is_most_contended(self):
         top = mla.most_contended_locks(self.log, 1).iloc[0]
-        self.assertEqual(top["type"], "Semaphore")
+        s = self.log.samples
+        self.assertEqual(top["wait_ns"], s.groupby(["lock", "type"])["wait_ns"].sum().max())
+        self.assertIn(top["type"], ("Semaphore:R", "Semaphore:W"))
         threads = mla.lock_threads(self.log, int(top["lock"]))
         self.assertTrue(self.tids <= set(threads["tid"]))
         for stack in threads["stack"]:

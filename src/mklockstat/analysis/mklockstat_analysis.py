@@ -20,6 +20,13 @@ Conventions used throughout this module:
   address as an int, as a ``"0x..."`` string, or the lock's symbol name;
 * "average wait" is always wait per acquisition: sum(wait_ns) / sum(count),
   taken as 0 when there were no acquisitions;
+* the read and write sides of a read-write lock (``type`` ``Semaphore:R`` and
+  ``Semaphore:W``, ``RWLock:R`` and ``RWLock:W``) are kept apart: every table
+  has one row per (lock, type) and every plot one series per type, because
+  readers and writers of one rw_semaphore wait for different reasons;
+* "most contended" means most total wait, as ``perf lock contention`` ranks
+  locks; the other rankings (distinct threads, average wait, worst period)
+  have functions of their own;
 * all tables keep times in ns; ``t_ms`` is the period start in ms since the
   first period of the log.  Plots show time in ms and waits in µs.
 
@@ -44,7 +51,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 __all__ = [
-    "Log", "load_log", "infer_period_ns", "most_contended_locks", "lock_timeline",
+    "Log", "load_log", "infer_period_ns", "most_contended_locks", "locks_by_threads",
+    "lock_timeline",
     "lock_threads", "worst_locks_by_avg_wait", "worst_locks_by_worst_period",
     "worst_wait_per_period", "plot_worst_wait_per_period", "plot_lock_avg_wait",
     "plot_lock_timeline", "main",
@@ -209,18 +217,18 @@ def _lock_label(log: Log, lock) -> str:
 
 
 def _lock_summary(samples: pd.DataFrame) -> pd.DataFrame:
-    """One row per lock: identity, distinct threads, total wait and count."""
-    out = samples.groupby("lock", sort=True).agg(
+    """One row per (lock, type): identity, distinct threads, total wait and count."""
+    out = samples.groupby(["lock", "type"], sort=True).agg(
         lockaddr=("lockaddr", "first"), name=("name", _first_nonempty),
-        type=("base_type", _join_unique), threads=("tid", "nunique"),
-        wait_ns=("wait_ns", "sum"), count=("count", "sum")).reset_index()
+        threads=("tid", "nunique"), wait_ns=("wait_ns", "sum"),
+        count=("count", "sum")).reset_index()
     out["avg_wait_ns"] = _avg(out["wait_ns"], out["count"])
     return out
 
 
 def _lock_periods(samples: pd.DataFrame) -> pd.DataFrame:
-    """One row per (lock, period) with threads, wait, count and average wait."""
-    out = samples.groupby(["lock", "start_ns"], sort=True).agg(
+    """One row per (lock, type, period) with threads, wait, count and average wait."""
+    out = samples.groupby(["lock", "type", "start_ns"], sort=True).agg(
         threads=("tid", "nunique"), wait_ns=("wait_ns", "sum"),
         count=("count", "sum")).reset_index()
     out["avg_wait_ns"] = _avg(out["wait_ns"], out["count"])
@@ -232,42 +240,65 @@ def _all_periods(log: Log, first: int, last: int) -> pd.DataFrame:
     return pd.DataFrame({"start_ns": range(first, last + 1, step)}, dtype="int64")
 
 
-def most_contended_locks(log: Log, n: int | None = 10) -> pd.DataFrame:
-    """Locks ranked by number of distinct threads (then total wait).
+_RANKED = ["lock", "lockaddr", "name", "type", "threads", "wait_ns", "count", "avg_wait_ns"]
 
-    Columns: lock, lockaddr, name, type, threads, wait_ns, count.
+
+def most_contended_locks(log: Log, n: int | None = 10) -> pd.DataFrame:
+    """Locks ranked by total wait, one row per (lock, type): the lock that
+    cost its waiters the most time comes first, as in ``perf lock contention``.
+
+    Columns: lock, lockaddr, name, type, threads, wait_ns, count, avg_wait_ns.
     """
     summary = _lock_summary(log.samples).sort_values(
-        ["threads", "wait_ns", "lock"], ascending=[False, False, True])
-    return _top(summary, n)[["lock", "lockaddr", "name", "type", "threads",
-                             "wait_ns", "count"]]
+        ["wait_ns", "lock", "type"], ascending=[False, True, True])
+    return _top(summary, n)[_RANKED]
+
+
+def locks_by_threads(log: Log, n: int | None = 10) -> pd.DataFrame:
+    """Locks ranked by how many distinct threads waited for them (then total
+    wait), one row per (lock, type).  A lock every thread touches briefly (a
+    per-CPU spinlock) ranks high here however little time it cost.
+
+    Columns: lock, lockaddr, name, type, threads, wait_ns, count, avg_wait_ns.
+    """
+    summary = _lock_summary(log.samples).sort_values(
+        ["threads", "wait_ns", "lock", "type"], ascending=[False, False, True, True])
+    return _top(summary, n)[_RANKED]
 
 
 def lock_timeline(log: Log, lock) -> pd.DataFrame:
-    """Per period of one lock: distinct threads, total wait, count, average wait.
+    """Per type and period of one lock: distinct threads, total wait, count,
+    average wait.  A read-write lock has one block of rows per side.
 
-    Every period between the lock's first and last sampled period is listed;
-    periods without samples have zeros.  Columns: start_ns, t_ms, threads,
-    wait_ns, count, avg_wait_ns.
+    Every period between the lock's first and last sampled period is listed
+    for each type; periods without samples have zeros.  Columns: start_ns,
+    t_ms, type, threads, wait_ns, count, avg_wait_ns (by type, then period).
     """
     per = _lock_periods(_lock_samples(log, lock)).drop(columns="lock")
     frame = _all_periods(log, int(per["start_ns"].min()), int(per["start_ns"].max()))
-    out = frame.merge(per, on="start_ns", how="left").fillna(0)
+    blocks = []
+    for typename, side in per.groupby("type", sort=True):
+        block = frame.merge(side.drop(columns="type"), on="start_ns", how="left").fillna(0)
+        block.insert(1, "type", typename)
+        blocks.append(block)
+    out = pd.concat(blocks, ignore_index=True)
     out = out.astype({"threads": "int64", "wait_ns": "int64", "count": "int64"})
     out.insert(1, "t_ms", log.t_ms(out["start_ns"]))
     return out
 
 
 def lock_threads(log: Log, lock) -> pd.DataFrame:
-    """Threads that took a lock, most total wait first.
+    """Threads that took a lock, one row per thread and type (a thread that
+    both read and wrote a read-write lock has two), most total wait first.
 
     Columns: pid, tid, command, type, wait_ns, count, stackid, stack.  ``stack``
-    is the frame list of the thread's first known stack on the lock, or an
-    empty list if all its stacks were lost (``stackid`` then is negative).
+    is the frame list of the thread's first known stack on the lock (on that
+    side), or an empty list if all its stacks were lost (``stackid`` then is
+    negative).
     """
     rows = []
     samples = _lock_samples(log, lock).sort_values("start_ns", kind="stable")
-    for tid, group in samples.groupby("tid", sort=False):
+    for (tid, _), group in samples.groupby(["tid", "type"], sort=False):
         known = [int(s) for s in group["stackid"] if s in log.stacks]
         stackid = known[0] if known else int(group["stackid"].iloc[0])
         rows.append({"pid": int(group["pid"].iloc[0]), "tid": int(tid),
@@ -276,57 +307,60 @@ def lock_threads(log: Log, lock) -> pd.DataFrame:
                      "wait_ns": int(group["wait_ns"].sum()),
                      "count": int(group["count"].sum()),
                      "stackid": stackid, "stack": log.stack(stackid)})
-    out = pd.DataFrame(rows).sort_values(["wait_ns", "tid"], ascending=[False, True])
+    out = pd.DataFrame(rows).sort_values(["wait_ns", "tid", "type"], ascending=[False, True, True])
     return out.reset_index(drop=True)
 
 
 def worst_locks_by_avg_wait(log: Log, min_threads: int = 2,
                             n: int | None = 10) -> pd.DataFrame:
-    """Locks with >= min_threads distinct threads, by whole-log average wait.
+    """(lock, type) pairs with >= min_threads distinct threads, by whole-log
+    average wait.
 
     ``avg_wait_ns`` = sum(wait_ns) / sum(count) over the whole log.
     Columns: lock, lockaddr, name, type, threads, wait_ns, count, avg_wait_ns.
     """
     summary = _lock_summary(log.samples)
     summary = summary[summary["threads"] >= min_threads].sort_values(
-        ["avg_wait_ns", "lock"], ascending=[False, True])
-    return _top(summary, n)[["lock", "lockaddr", "name", "type", "threads",
-                             "wait_ns", "count", "avg_wait_ns"]]
+        ["avg_wait_ns", "lock", "type"], ascending=[False, True, True])
+    return _top(summary, n)[_RANKED]
 
 
 def worst_locks_by_worst_period(log: Log, n: int | None = 10) -> pd.DataFrame:
-    """Locks ranked by the average wait of their worst period.
+    """(lock, type) pairs ranked by the average wait of their worst period.
 
     Columns: lock, lockaddr, name, type, start_ns, t_ms (of the worst period),
     threads, wait_ns, count, avg_wait_ns (all in that period).
     """
     worst = _lock_periods(log.samples).sort_values(
-        ["avg_wait_ns", "start_ns", "lock"], ascending=[False, True, True])
-    worst = worst.drop_duplicates("lock")
+        ["avg_wait_ns", "start_ns", "lock", "type"], ascending=[False, True, True, True])
+    worst = worst.drop_duplicates(["lock", "type"])
     ident = _lock_summary(log.samples)[["lock", "lockaddr", "name", "type"]]
-    out = ident.merge(worst, on="lock").sort_values(
-        ["avg_wait_ns", "lock"], ascending=[False, True])
+    out = ident.merge(worst, on=["lock", "type"]).sort_values(
+        ["avg_wait_ns", "lock", "type"], ascending=[False, True, True])
     out.insert(5, "t_ms", log.t_ms(out["start_ns"]))
     return _top(out, n)
 
 
 def worst_wait_per_period(log: Log) -> pd.DataFrame:
-    """Per period of the log, the lock with the highest average wait.
+    """Per period of the log, the (lock, type) with the highest average wait.
 
     Periods without any sample are listed with avg_wait_ns 0 and lock <NA>.
-    Columns: start_ns, t_ms, lock, lockaddr, name, avg_wait_ns, wait_ns, count.
+    Columns: start_ns, t_ms, lock, lockaddr, name, type, avg_wait_ns, wait_ns,
+    count.
     """
-    columns = ["start_ns", "t_ms", "lock", "lockaddr", "name", "avg_wait_ns",
+    columns = ["start_ns", "t_ms", "lock", "lockaddr", "name", "type", "avg_wait_ns",
                "wait_ns", "count"]
     if log.samples.empty:
         return pd.DataFrame(columns=columns)
     worst = _lock_periods(log.samples).sort_values(
-        ["avg_wait_ns", "lock"], ascending=[False, True]).drop_duplicates("start_ns")
-    worst = worst.merge(_lock_summary(log.samples)[["lock", "lockaddr", "name"]], on="lock")
+        ["avg_wait_ns", "lock", "type"], ascending=[False, True, True]).drop_duplicates("start_ns")
+    worst = worst.merge(_lock_summary(log.samples)[["lock", "type", "lockaddr", "name"]],
+                        on=["lock", "type"])
     worst["lock"] = worst["lock"].astype("UInt64")  # keeps 64-bit addresses exact next to <NA>
     frame = _all_periods(log, log.first_ns, int(log.samples["start_ns"].max()))
     out = frame.merge(worst, on="start_ns", how="left")
-    out = out.fillna({"lockaddr": "", "name": "", "avg_wait_ns": 0.0, "wait_ns": 0, "count": 0})
+    out = out.fillna({"lockaddr": "", "name": "", "type": "", "avg_wait_ns": 0.0, "wait_ns": 0,
+                      "count": 0})
     out = out.astype({"wait_ns": "int64", "count": "int64"})
     out["t_ms"] = log.t_ms(out["start_ns"])
     return out[columns]
@@ -360,11 +394,16 @@ def plot_worst_wait_per_period(log: Log, png) -> Figure:
 
 
 def plot_lock_avg_wait(log: Log, lock, png) -> Figure:
-    """Plot one lock's average wait per acquisition (µs) per period."""
+    """Plot one lock's average wait per acquisition (µs) per period, one line
+    per type (the read and write sides of a read-write lock apart)."""
     timeline = lock_timeline(log, lock)
     fig = Figure(figsize=(10, 4), layout="constrained")
     ax = fig.add_subplot()
-    ax.plot(timeline["t_ms"], timeline["avg_wait_ns"] / NS_PER_US, marker=".")
+    sides = list(timeline.groupby("type", sort=True))
+    for typename, side in sides:
+        ax.plot(side["t_ms"], side["avg_wait_ns"] / NS_PER_US, marker=".", label=typename)
+    if len(sides) > 1:
+        ax.legend()
     ax.set_xlabel(_time_label(log))
     ax.set_ylabel("avg wait per acquisition [µs]")
     ax.set_title(f"Average wait per acquisition: {_lock_label(log, lock)}")
@@ -374,16 +413,22 @@ def plot_lock_avg_wait(log: Log, lock, png) -> Figure:
 
 
 def plot_lock_timeline(log: Log, lock, png) -> Figure:
-    """Plot one lock's threads, total wait (µs) and acquisitions per period."""
+    """Plot one lock's threads, total wait (µs) and acquisitions per period;
+    a read-write lock's sides are bars of their own, side by side."""
     timeline = lock_timeline(log, lock)
-    width = 0.8 * (log.period_ns or NS_PER_MS) / NS_PER_MS
+    sides = list(timeline.groupby("type", sort=True))
+    width = 0.8 * (log.period_ns or NS_PER_MS) / NS_PER_MS / len(sides)
     fig = Figure(figsize=(10, 7), layout="constrained")
     axes = fig.subplots(3, 1, sharex=True)
     panels = [("threads", 1, "threads [count]"),
               ("wait_ns", NS_PER_US, "total wait [µs]"),
               ("count", 1, "acquisitions [count]")]
     for ax, (column, scale, label) in zip(axes, panels):
-        ax.bar(timeline["t_ms"], timeline[column] / scale, width=width, align="edge")
+        for i, (typename, side) in enumerate(sides):
+            ax.bar(side["t_ms"] + i * width, side[column] / scale, width=width, align="edge",
+                   label=typename)
+        if len(sides) > 1:
+            ax.legend()
         ax.set_ylabel(label)
         ax.grid(True, axis="y", alpha=0.3)
         if scale == 1:
@@ -429,7 +474,8 @@ def main(argv=None) -> int:
 
     contended = most_contended_locks(log, args.top)
     top = int(contended["lock"].iloc[0])
-    _print_table("Most contended locks (distinct threads)", contended)
+    _print_table("Most contended locks (total wait)", contended)
+    _print_table("Locks by distinct threads", locks_by_threads(log, args.top))
     _print_table(f"Timeline of lock {top:#x}", lock_timeline(log, top))
     threads = lock_threads(log, top)
     _print_table(f"Threads on lock {top:#x}", threads.drop(columns="stack"))
