@@ -20,7 +20,6 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 
 LABS_DIR = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(LABS_DIR)
@@ -230,35 +229,54 @@ def embed_source(symbol_texts):
     return "".join(out)
 
 
-def build_cpp(files, main_cpp, embeds, output, log):
+def build_cpp(files, main_cpp, embeds, output, log, srcdir):
     """Compiles `files` ({name: text}) into the program `output`: `main_cpp` is the C++ file,
-    `embeds` a list of (symbol, [file names]) whose concatenated text becomes each symbol (the
-    probes/ directory's common.h is looked up there). Returns True on success; the compiler's
-    output goes to `log` (a path)."""
+    `embeds` a list of (symbol, [file names]) whose concatenated text becomes each symbol (a name
+    that is not one of `files`, common.h, comes from probes/). The sources are written to `srcdir`
+    (the same directory for the same tree, so that ccache recognises a tree built before).
+    Returns True on success; the compiler's output goes to `log` (a path)."""
     tc = toolchain()
-    with tempfile.TemporaryDirectory(prefix="lab-build-") as tmp:
-        for f, text in files.items():
-            with open(os.path.join(tmp, f), "w") as fh:
-                fh.write(text)
-        symbol_texts = []
-        for symbol, names in embeds:
-            text = ""
-            for n in names:
-                if n in files:
-                    body = files[n]
-                else:
-                    with open(os.path.join(ROOT, "probes", n)) as fh:
-                        body = fh.read()
-                text += f"// ---- {n} ----\n{body}\n"
-            symbol_texts.append((symbol, text))
-        with open(os.path.join(tmp, "embedded.cpp"), "w") as fh:
-            fh.write(embed_source(symbol_texts))
-        cmd = tc["cxx"] + tc["cxxflags"] + [f"-I{tmp}"] + [f"-I{d}" for d in tc["includes"]]
-        cmd += [os.path.join(tmp, main_cpp), os.path.join(tmp, "embedded.cpp"), "-o", output]
-        cmd += tc["libs"]
-        with open(log, "w") as fh:
-            r = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=tmp)
-        return r.returncode == 0
+    os.makedirs(srcdir, exist_ok=True)
+    for f, text in files.items():
+        with open(os.path.join(srcdir, f), "w") as fh:
+            fh.write(text)
+    symbol_texts = []
+    for symbol, names in embeds:
+        text = ""
+        for n in names:
+            if n in files:
+                body = files[n]
+            else:
+                with open(os.path.join(ROOT, "probes", n)) as fh:
+                    body = fh.read()
+            text += f"// ---- {n} ----\n{body}\n"
+        symbol_texts.append((symbol, text))
+    with open(os.path.join(srcdir, "embedded.cpp"), "w") as fh:
+        fh.write(embed_source(symbol_texts))
+    cmd = tc["cxx"] + tc["cxxflags"] + [f"-I{srcdir}"] + [f"-I{d}" for d in tc["includes"]]
+    cmd += [os.path.join(srcdir, main_cpp), os.path.join(srcdir, "embedded.cpp"), "-o", output]
+    cmd += tc["libs"]
+    with open(log, "w") as fh:
+        r = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=srcdir)
+    return r.returncode == 0
+
+
+def cached_build(program, files, main_cpp, embeds, log):
+    """The program built from `files`, kept under the build directory by the hash of the tree (a
+    tree is compiled once, until the core library or the flags change). Returns (path, None), or
+    (None, the first compiler errors)."""
+    tc = toolchain()
+    core = os.stat(tc["libs"][0])
+    key = tree_hash(dict(files, **{"\0toolchain": json.dumps(tc) + f"{core.st_mtime_ns}:{core.st_size}"}))
+    d = os.path.join(build_dir(), "labs", "cache", key)
+    path = os.path.join(d, program)
+    if os.path.exists(path):
+        return path, None
+    part = f"{path}.{os.getpid()}"
+    if not build_cpp(files, main_cpp, embeds, part, log, os.path.join(d, "src")):
+        return None, first_error(log) or f"the build failed (see {log})"
+    os.replace(part, path)
+    return path, None
 
 
 def first_error(log, limit=3):
