@@ -164,14 +164,15 @@ class LabLocktrace : public Tool {
         auto frames = namer.user_stack(*sym_, k.stackid, k.caller, true);
         for (auto it = frames.rbegin(); it != frames.rend(); ++it) stack += ";" + frame_name(*it);
       }
+      std::string stack_field = csv_field(stack);
       // BEGIN TODO 3: print one CSV row per thread, futex word and stack
       // HINT: One line per row, in the header's order: pid, tid, the word's address as 0x... (fmt's
       // HINT: {:#x}), the four times in whole microseconds (ns / 1000), wait_count, blocked_count,
-      // HINT: wake_count, errors, preempted, and csv_field(stack) last.
+      // HINT: wake_count, errors, preempted, and stack_field (the stack, quoted for CSV) last.
       // STUB: lab_todo(3);
       std::cout << fmt::format("{},{},{:#x},{},{},{},{},{},{},{},{},{},{}\n", k.pid, k.tid, k.uaddr, v.blocked_ns / 1000,
                                v.sys_ns / 1000, v.max_blocked_ns / 1000, v.max_sys_ns / 1000, v.wait_count,
-                               v.blocked_count, v.wake_count, v.errors, v.preempted, csv_field(stack));
+                               v.blocked_count, v.wake_count, v.errors, v.preempted, stack_field);
       // END TODO 3
     }
     auto lost = read_counters(s.map_fd("lost"), LAB_LOST_MAX);
