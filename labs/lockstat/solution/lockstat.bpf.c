@@ -1,6 +1,6 @@
 /* The lab lockstat's BPF side: uprobes on pthread_mutex_init, pthread_mutex_lock (entry and
- * return) and pthread_mutex_unlock. -D flags: TARGET_PID, STACK_ENTRIES, STACK_SPILL_ENTRIES,
- * MAX_ROWS, MAX_THREADS. */
+ * return) and pthread_mutex_unlock. -D flags: TARGET_PID, STACK_ENTRIES, UNWIND_ROWS,
+ * UNWIND_MAPS, MAX_ROWS, MAX_THREADS. */
 #include <uapi/linux/ptrace.h>
 
 BPF_HASH(stats, struct lab_key, struct lab_stat, MAX_ROWS);
@@ -21,7 +21,7 @@ static __always_inline u64 entry_caller(struct pt_regs *ctx) {
 }
 
 static __always_inline int stack_of(struct pt_regs *ctx) {
-  int id = lk_stackid(ctx, BPF_F_USER_STACK);
+  int id = lk_user_stack(ctx);
   if (id < 0)
     lost.atomic_increment(LAB_LOST_STACK);
   return id;

@@ -25,6 +25,7 @@
 #include "core/stacks.h"
 #include "core/symbolizer.h"
 #include "core/tables.h"
+#include "core/unwind.h"
 #include "core/util.h"
 #include "lockstat.h"
 
@@ -140,6 +141,7 @@ class LabLockstat : public Tool {
   std::vector<std::string> bpf_defines(const Target* t) const override {
     std::vector<std::string> d = {fmt::format("TARGET_PID={}", t->pid()), "MAX_ROWS=4096", "MAX_THREADS=1024"};
     for (auto& s : stack_map_defines(1024)) d.push_back(s);
+    for (auto& s : unwind_map_defines()) d.push_back(s);
     return d;
   }
 
@@ -150,6 +152,9 @@ class LabLockstat : public Tool {
         kTool, t->pid(), t->spawned() ? MmapTracker::Start::OnExec : MmapTracker::Start::Now);
     // The file whose pthread functions the target calls (libc.so.6 on glibc >= 2.34).
     std::string lib = resolve_pthread_library(t->spawned() ? 0 : t->pid(), t->exe(), "").path;
+    // Unwind tables (from .eh_frame) of the program and its libraries, so that stacks are whole
+    // even through code built without frame pointers (libc).
+    unwind_ = prepare_unwind_tables(s, t->exe(), lib);
     pid_t pid = t->pid();
     s.attach_uprobe(lib, "pthread_mutex_init", 0, "init_enter", false, pid);
     // BEGIN TODO 3: attach lock entry, lock return and unlock entry
@@ -189,7 +194,7 @@ class LabLockstat : public Tool {
     m.inits = read_map<uint64_t, lab_init>(s.map_fd("inits"), false);
     // END TODO 4
     m.lost = read_counters(s.map_fd("lost"), LAB_LOST_MAX);
-    StackNamer namer(s.stack_maps());
+    StackNamer namer(s.stack_map());
     std::cout << fmt::format("pid {}: {:.1f} s traced ({})\n", target_->pid(), end.seconds(), describe(end.reason));
     report(std::cout, m, namer);
     std::cout.flush();
@@ -267,6 +272,7 @@ class LabLockstat : public Tool {
   Target* target_ = nullptr;
   std::unique_ptr<TargetMappings> mappings_;
   std::unique_ptr<ProcessSymbolizer> sym_;
+  std::unique_ptr<UnwindTables> unwind_;
 };
 
 }  // namespace

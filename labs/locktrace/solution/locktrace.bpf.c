@@ -1,6 +1,6 @@
 /* The lab locktrace's BPF side: the futex system call's enter and exit tracepoints, and
  * sched_switch to split the time inside each call into time asleep (blocked) and the rest (sys).
- * -D flags: TARGET_PID, STATE_MASK, STACK_ENTRIES, STACK_SPILL_ENTRIES, MAX_ROWS, MAX_THREADS. */
+ * -D flags: TARGET_PID, STATE_MASK, STACK_ENTRIES, UNWIND_ROWS, UNWIND_MAPS, MAX_ROWS, MAX_THREADS. */
 #include <uapi/linux/ptrace.h>
 
 #define FUTEX_CMD_MASK 0x7f  /* without FUTEX_PRIVATE_FLAG (128) and FUTEX_CLOCK_REALTIME (256) */
@@ -38,7 +38,7 @@ int futex_enter(struct tracepoint__syscalls__sys_enter_futex *args) {
   c.uaddr = (u64)args->uaddr;
   c.is_wait = is_wait_op((u32)args->op);
   c.caller = entry_stack_word();
-  c.stackid = lk_stackid(args, BPF_F_USER_STACK);
+  c.stackid = lk_user_stack_syscall();
   if (c.stackid < 0)
     lost.atomic_increment(LAB_LOST_STACK);
   c.start_ns = bpf_ktime_get_ns();  /* last: the probe's own work is not part of the call */

@@ -25,6 +25,7 @@
 #include "core/stacks.h"
 #include "core/symbolizer.h"
 #include "core/tables.h"
+#include "core/unwind.h"
 #include "core/util.h"
 #include "locktrace.h"
 
@@ -123,12 +124,15 @@ class LabLocktrace : public Tool {
     std::vector<std::string> d = {fmt::format("TARGET_PID={}", t->pid()), fmt::format("STATE_MASK={}", kStateMask),
                                   "MAX_ROWS=4096", "MAX_THREADS=4096"};
     for (auto& s : stack_map_defines(1024)) d.push_back(s);
+    for (auto& s : unwind_map_defines()) d.push_back(s);
     return d;
   }
 
   void attach(Session& s, Target* t) override {
     mappings_ = std::make_unique<TargetMappings>(
         kTool, t->pid(), t->spawned() ? MmapTracker::Start::OnExec : MmapTracker::Start::Now);
+    // Unwind tables for every module the process maps, so that stacks are whole through libc.
+    unwind_ = std::make_unique<UnwindTables>(s);
     s.attach_tracepoint("syscalls:sys_enter_futex", "futex_enter");
     s.attach_tracepoint("syscalls:sys_exit_futex", "futex_exit");
     s.attach_tracepoint("sched:sched_switch", "on_switch");
@@ -150,7 +154,7 @@ class LabLocktrace : public Tool {
       return std::make_tuple(a.first.tid, a.first.uaddr, a.second.wait_count) <
              std::make_tuple(b.first.tid, b.first.uaddr, b.second.wait_count);
     });
-    StackNamer namer(s.stack_maps());
+    StackNamer namer(s.stack_map());
     std::cout << "pid,tid,addr,blocked_us,sys_us,max_blocked_us,max_sys_us,wait_count,blocked_count,"
                  "wake_count,errors,preempted,stack\n";
     for (auto& [k, v] : rows) {
@@ -198,6 +202,7 @@ class LabLocktrace : public Tool {
   Target* target_ = nullptr;
   std::unique_ptr<TargetMappings> mappings_;
   std::unique_ptr<ProcessSymbolizer> sym_;
+  std::unique_ptr<UnwindTables> unwind_;
 };
 
 }  // namespace
