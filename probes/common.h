@@ -227,6 +227,7 @@ LK_INLINE __s32 lk_unwind_user(__u64 ip, __u64 sp, __u64 bp) {
       /* No rows for this code: its frame pointer, if it keeps one. At frame 0 of a function's
        * entry that is the caller's frame: user space puts the direct caller back. */
       s->flags |= i == 0 ? LK_STACK_FP | LK_STACK_FP_LEAF : LK_STACK_FP;
+    by_frame_pointer:
       if (bp == 0 || bp < sp)
         goto cut;
       if (bpf_probe_read_user(&nbp, 8, (void *)bp) != 0 ||
@@ -274,7 +275,10 @@ LK_INLINE __s32 lk_unwind_user(__u64 ip, __u64 sp, __u64 bp) {
       s->flags |= LK_STACK_END;
       goto done;
     default:
-      goto cut;
+      /* A rule the rows cannot express (a CFA computed by a DWARF expression, as in a function
+       * that realigns its stack: such a function keeps rbp as its frame pointer). */
+      s->flags |= LK_STACK_FP;
+      goto by_frame_pointer;
     }
     if (bpf_probe_read_user(&ra, 8, (void *)(cfa - 8)) != 0)
       goto cut;

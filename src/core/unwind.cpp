@@ -460,7 +460,19 @@ void UnwindTables::add(pid_t pid, const MappedModule& m) {
     if (!seg.executable || seg.memsz == 0) continue;
     uint64_t lo = (seg.vaddr + m.bias) & ~uint64_t(0xfff);
     uint64_t hi = (seg.vaddr + seg.memsz + m.bias + 0xfff) & ~uint64_t(0xfff);
-    if (!mapped_.insert({pid, lo, hi}).second) continue;
+    if (mapped_.count({pid, lo, hi})) continue;
+    // A module mapped over another one's place (after an exec, or a library unloaded and another
+    // loaded there): the old entries would outlive it, and a longer prefix of theirs would win.
+    for (auto it = mapped_.lower_bound({pid, 0, 0}); it != mapped_.end() && std::get<0>(*it) == pid;) {
+      auto [p, olo, ohi] = *it;
+      if (olo < hi && lo < ohi) {
+        for (auto& k : unwind_keys(uint32_t(pid), olo, ohi)) bpf_delete_elem(maps_fd_, &k);
+        it = mapped_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    mapped_.insert({pid, lo, hi});
     for (auto& k : unwind_keys(uint32_t(pid), lo, hi)) {
       if (bpf_update_elem(maps_fd_, &k, &v, BPF_ANY) == 0) continue;
       if (said_.insert(m.path).second)
