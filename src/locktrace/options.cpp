@@ -28,6 +28,7 @@ Options parse_options(int argc, char** argv) {
     ("o,output", "write the CSV (or JSON) to FILE instead of stdout", cxxopts::value<std::string>()->default_value("-"), "FILE")
     ("format", "output format: csv or json", cxxopts::value<std::string>()->default_value("csv"), "FORMAT");
   add_debug_dir_option(spec);
+  add_pprof_option(spec);
   add_help_options(spec);
   // clang-format on
   add_duration_positional(spec, "duration of trace, in seconds");
@@ -65,6 +66,8 @@ Options parse_options(int argc, char** argv) {
     throw UsageError("--hist - and the CSV/JSON output cannot both go to stdout (use -o FILE)");
   if (!o.hist.empty() && o.hist != "-" && o.hist == o.output)
     throw UsageError(fmt::format("--hist and -o cannot both write to '{}'", o.hist));
+  o.pprof = pprof_option(res);
+  check_distinct_outputs({{"-o", o.output}, {"--hist", o.hist}, {"--pprof", o.pprof}});
   return o;
 }
 

@@ -17,6 +17,7 @@ struct Options {
   double duration_s = 0;    // 0 = until Ctrl-C (or the traced process exits)
   bool debug = false;
   std::string hist;         // "" none, "-" stdout, else a file
+  std::string pprof;        // "" none: a gzipped pprof profile of the rows
   size_t stack_storage = 1024;
   std::string output = "-";
   Format format = Format::Csv;

@@ -166,4 +166,25 @@ void write_hists(std::ostream& os, const std::vector<LockHist>& hists) {
   }
 }
 
+ProfileData rows_profile(const std::vector<Row>& rows, const StackFrameIndex& frames) {
+  ProfileData p;
+  p.sample_types = {{"contentions", "count"}, {"delay", "nanoseconds"}};
+  p.default_sample_type = "delay";
+  p.comments.push_back("locktrace: futex wait calls and the time blocked in them, per process, thread, futex word and stack");
+  for (auto& r : rows) {
+    if (r.wait_count == 0 && r.blocked_ns == 0) continue;  // wakes only
+    ProfileSample s;
+    s.values = {int64_t(r.wait_count), int64_t(r.blocked_ns)};
+    if (r.stack_lost)
+      s.frames = {named_frame("[lost stack]")};
+    else
+      s.frames = frames.frames(r.frames);
+    std::string lock = r.object && r.object->name ? *r.object->name : r.symbol ? *r.symbol : hex_address(r.addr);
+    s.label("lock", lock).label("kind", r.object ? futex_kind_name(r.object->kind) : "futex");
+    s.label("address", hex_address(r.addr)).label("pid", int64_t(r.pid)).label("tid", int64_t(r.tid));
+    p.samples.push_back(std::move(s));
+  }
+  return p;
+}
+
 }  // namespace lockkit::locktrace

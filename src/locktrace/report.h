@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/json.h"
+#include "core/pprof.h"
 #include "core/report.h"
 #include "locktrace/model.h"
 
@@ -48,6 +49,12 @@ struct JsonExtras {
 // The JSON document (schema in docs/locktrace.md) and its text, always valid UTF-8.
 Json report_json(const std::vector<Row>& rows, const JsonExtras& extras);
 void write_json(std::ostream& os, const std::vector<Row>& rows, const JsonExtras& extras);
+
+// The rows as a pprof profile: one sample per row (process × thread × futex word × stack) that waited,
+// contentions/count = futex wait calls, delay/nanoseconds = time blocked in them; labels lock (the
+// object's or word's symbol, else the word's address), kind (the pthread object, else "futex"),
+// address, pid, tid. `frames` gives the Frames behind each row's stack.
+ProfileData rows_profile(const std::vector<Row>& rows, const StackFrameIndex& frames);
 
 // One block per (pid, futex address): "PID N, LOCK 0xADDR", then the log2 histogram of blocked
 // microseconds per wait call; blocks separated by a blank line.

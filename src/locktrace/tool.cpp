@@ -105,6 +105,9 @@ class Tracer {
     classify_rows(rows, [this](uint32_t pid, uint64_t a) { return symbols_.get(pid).data_object(a); });
   }
 
+  // The Frames (leaf first) behind the rows' stacks (root-first names), for --pprof.
+  const StackFrameIndex& stack_frames() const { return stack_frames_; }
+
   StackResolver resolver() {
     return [this](const lt_stat_key& k) { return frames(k); };
   }
@@ -117,7 +120,7 @@ class Tracer {
     if (frames.empty()) return std::nullopt;
     std::vector<std::string> names;
     for (auto it = frames.rbegin(); it != frames.rend(); ++it) names.push_back(frame_name(*it));
-    return names;
+    return stack_frames_.add(names, frames);
   }
 
   int stats_fd_, errs_fd_, hists_fd_, pids_fd_, calls_fd_, drops_fd_, dbg_fd_;
@@ -125,6 +128,7 @@ class Tracer {
   TargetMappings* mappings_ = nullptr;
   Symbols symbols_;
   std::unique_ptr<StackNamer> namer_;
+  StackFrameIndex stack_frames_;
 };
 
 class LocktraceTool : public Tool {
@@ -132,6 +136,7 @@ class LocktraceTool : public Tool {
   explicit LocktraceTool(Options o) : o_(std::move(o)), out_(o_.output) {
     // Outputs first: a bad path fails before anything is attached.
     if (!o_.hist.empty()) hist_out_ = std::make_unique<OutputFile>(o_.hist);
+    if (!o_.pprof.empty()) pprof_out_ = std::make_unique<OutputFile>(o_.pprof);
     pid_ = resolve_target_ids(o_.pid, o_.tid).pid;  // with -t: the thread's process
     ElfFile::set_debug_dirs(o_.debug_dirs);
   }
@@ -187,6 +192,7 @@ class LocktraceTool : public Tool {
 
   void arm(Session& session, Target*) override {
     tracer_ = std::make_unique<Tracer>(session);
+    start_wall_ns_ = wall_clock_ns();
     if (pid_) tracer_->follow(uint32_t(pid_), mappings_.get());
     if (o_.tid)
       std::cerr << fmt::format("Tracing tid {} of pid {}, Ctrl+C to quit.\n", o_.tid, pid_);
@@ -226,6 +232,13 @@ class LocktraceTool : public Tool {
       write_hists(hist_out_->stream(), build_hists(snap));
       hist_out_->commit();
     }
+    if (pprof_out_) {
+      ProfileData p = rows_profile(rows, tracer_->stack_frames());
+      p.time_nanos = start_wall_ns_;
+      p.duration_nanos = int64_t(monotonic_ns() - e.start_ns);
+      if (pid_) p.main_binary = readlink_str(fmt::format("/proc/{}/exe", pid_));
+      write_profile(*pprof_out_, p);
+    }
     write_diagnostics(std::cerr, diag);
     if (o_.debug) write_debug(std::cerr, debug_counters(dbg, drops, unfinished));
   }
@@ -233,7 +246,8 @@ class LocktraceTool : public Tool {
  private:
   Options o_;
   OutputFile out_;
-  std::unique_ptr<OutputFile> hist_out_;
+  std::unique_ptr<OutputFile> hist_out_, pprof_out_;
+  int64_t start_wall_ns_ = 0;
   pid_t pid_ = 0;
   std::unique_ptr<UnwindTables> unwind_;
   bool futex2_ = false, waitv_ = false;

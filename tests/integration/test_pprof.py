@@ -207,5 +207,85 @@ class LockstatContention(unittest.TestCase):
             self.assertEqual(sums[name], [l["contentions"], l["wait_ns"]], name)
 
 
+class Locktrace(unittest.TestCase):
+    """locktrace -p PID --format json -o J --pprof P on futex_scenarios block 10 20."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        d = cls.tmp.name
+        cls.record_path, cls.json_path, cls.pprof_path = (os.path.join(d, n) for n in ("rec.json", "lt.json", "lt.pb.gz"))
+        cls.rc = None
+        if lk.bpf_unavailable_reason():
+            return
+        wl = subprocess.Popen([lk.binary("futex_scenarios"), cls.record_path, "block", "10", "20"],
+                              stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        try:
+            tool = lk.Proc([lk.binary("locktrace"), "-p", str(wl.pid), "--format", "json", "-o", cls.json_path,
+                            "--pprof", cls.pprof_path], tmpdir=d)
+            tool.wait_for_stderr("Tracing ")
+            wl.stdin.write("go\n")
+            wl.stdin.close()
+            wl.wait(timeout=120)
+            cls.rc, _ = tool.finish(timeout=120)
+            cls.err = tool.stderr()
+        finally:
+            if wl.poll() is None:
+                wl.kill()
+                wl.wait()
+        if cls.rc == 0:
+            cls.record = lk.load_json(cls.record_path)
+            cls.report = lk.load_json(cls.json_path)
+            cls.profile = pp.Profile(cls.pprof_path)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def setUp(self):
+        lk.require_bpf(self)
+        self.assertEqual(self.rc, 0, self.err)
+
+    def test_totals_per_thread_and_word_equal_the_json(self):
+        want_c, want_d = collections.Counter(), collections.Counter()
+        for r in self.report["rows"]:
+            if r["wait_count"] or r["blocked_ns"]:
+                want_c[(r["tid"], r["address"])] += r["wait_count"]
+                want_d[(r["tid"], r["address"])] += r["blocked_ns"]
+        got_c, got_d = collections.Counter(), collections.Counter()
+        for s in self.profile.samples:
+            key = (s["labels"]["tid"], s["labels"]["address"])
+            got_c[key] += s["values"]["contentions"]
+            got_d[key] += s["values"]["delay"]
+            self.assertEqual(s["labels"]["pid"], self.record["pid"])
+        self.assertEqual(dict(got_c), dict(want_c))
+        self.assertEqual(dict(got_d), dict(want_d))
+
+    def test_waiter_sample_counts_its_waits_with_its_stack(self):
+        rec = self.record
+        mine = [s for s in self.profile.samples
+                if s["labels"]["tid"] == rec["waiter_tid"] and int(s["labels"]["address"], 16) == int(rec["addr"], 16)]
+        self.assertEqual(sum(s["values"]["contentions"] for s in mine), rec["waits"])
+        for s in mine:
+            names = [f["function"] for f in s["frames"]]
+            self.assertIn("block_on_word", names)
+            self.assertIn("waiter_main", names)
+            self.assertLess(names.index("block_on_word"), names.index("waiter_main"))  # leaf first
+            f = s["frames"][names.index("block_on_word")]
+            self.assertEqual(f["build_id"], pp.build_id(lk.binary("futex_scenarios")))
+            self.assertTrue(f["file"].endswith("futex_scenarios.c"), f)
+
+    def test_go_pprof_reads_the_same_totals(self):
+        if not pp.go_available():
+            lk.skip_unless_ci(self, "go (golang-go) not installed")
+        sums = pp.go_raw_sums(self.pprof_path, "address", 2)
+        want = collections.defaultdict(lambda: [0, 0])
+        for r in self.report["rows"]:
+            if r["wait_count"] or r["blocked_ns"]:
+                want[r["address"]][0] += r["wait_count"]
+                want[r["address"]][1] += r["blocked_ns"]
+        self.assertEqual(sums, dict(want))
+
+
 if __name__ == "__main__":
     lk.main()
