@@ -98,9 +98,11 @@ class BenchRunFailures(unittest.TestCase):
         os.unlink(os.path.join(self.bin, "parprimes"))
         os.symlink(shutil.which("sleep"), os.path.join(self.bin, "parprimes"))
         e = dict(os.environ, LOCKKIT_BIN=self.bin)
+        # Its own process group, so that a test stopped half-way (a failed assertion, a ctest
+        # timeout) still takes the stand-in parprimes down with bench/run.
         p = subprocess.Popen([BENCH, "--runs", "1", "--doc", self.doc], env=e, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
-        self.addCleanup(lambda: p.poll() is None and p.kill())
+                             stderr=subprocess.PIPE, text=True, start_new_session=True)
+        self.addCleanup(self.kill_group, p)
         deadline = time.monotonic() + 60
         while not self.sleepers() and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -113,6 +115,15 @@ class BenchRunFailures(unittest.TestCase):
         self.assertEqual(self.sleepers(), [])
         with open(self.doc) as f:
             self.assertEqual(f.read(), "old figures\n")
+
+    def kill_group(self, p):
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        p.communicate()
+        for pid in self.sleepers():
+            os.kill(pid, signal.SIGKILL)
 
     def sleepers(self):
         """Processes running this test's stand-in parprimes (sleep 4 1000000)."""
