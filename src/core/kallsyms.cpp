@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 #include <sstream>
 
 #include "core/util.h"
@@ -76,6 +77,55 @@ std::optional<std::string> KernelSymbols::data_symbol(uint64_t addr) const {
   uint64_t off = addr - s->addr;
   if (off > 4096) return std::nullopt;
   return off == 0 ? s->name : fmt::format("{}+{:#x}", s->name, off);
+}
+
+std::optional<uint64_t> KernelSymbols::address_of(const std::string& name) const {
+  for (auto& s : syms_)
+    if (s.name == name) return s.addr;
+  return std::nullopt;
+}
+
+std::string build_id_from_notes(const std::string& notes) {
+  // Elf_Nhdr: namesz, descsz, type (4 bytes each), then the name and the descriptor, each padded
+  // to 4 bytes. A GNU build-id is type NT_GNU_BUILD_ID (3) of name "GNU".
+  auto pad4 = [](uint64_t n) { return (n + 3) & ~uint64_t(3); };
+  size_t pos = 0;
+  while (pos + 12 <= notes.size()) {
+    uint32_t hdr[3];
+    std::memcpy(hdr, notes.data() + pos, sizeof(hdr));
+    uint64_t name_at = pos + 12, desc_at = name_at + pad4(hdr[0]), next = desc_at + pad4(hdr[1]);
+    if (next > notes.size()) return "";
+    if (hdr[2] == 3 && hdr[0] == 4 && std::memcmp(notes.data() + name_at, "GNU", 4) == 0) {
+      std::string hex;
+      for (uint32_t i = 0; i < hdr[1]; i++) hex += fmt::format("{:02x}", uint8_t(notes[desc_at + i]));
+      return hex;
+    }
+    pos = next;
+  }
+  return "";
+}
+
+std::shared_ptr<const MappedModule> kernel_image_module(const KernelSymbols& ksyms, const std::string& notes_path) {
+  auto m = std::make_shared<MappedModule>();
+  m->path = "[kernel.kallsyms]";
+  auto lo = ksyms.address_of("_stext"), hi = ksyms.address_of("_etext");
+  if (lo && hi && *lo < *hi) {
+    m->lo = *lo;
+    m->hi = *hi;
+  }
+  if (auto notes = read_file(notes_path)) m->build_id = build_id_from_notes(*notes);
+  return m;
+}
+
+Frame kernel_profile_frame(Frame f, const std::shared_ptr<const MappedModule>& image) {
+  if (!f.resolved()) return f;
+  if (f.module.empty()) {
+    f.mapping = image;
+    f.module = image->path;
+  } else if (f.module.front() != '[') {
+    f.module = "[" + f.module + "]";
+  }
+  return f;
 }
 
 }  // namespace lockkit

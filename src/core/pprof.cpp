@@ -201,6 +201,8 @@ class Builder {
             off = s.offset;
           }
         if (lowest != UINT64_MAX) pm->set_file_offset(off);
+      } else if (!m->build_id.empty()) {
+        pm->set_build_id(str(m->build_id));
       }
     } else {
       pm->set_filename(str(f.module));

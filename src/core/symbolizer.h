@@ -40,6 +40,9 @@ struct MappedModule {
   uint64_t bias = 0;  // runtime address = linked vaddr + bias
   uint64_t lo = 0, hi = 0;  // runtime range covered by the load segments
   std::shared_ptr<const ElfFile> elf;
+  // The GNU build-id in hex of a module without an ELF file to read it from (the running kernel's,
+  // from /sys/kernel/notes); with `elf`, its build_id() is the one.
+  std::string build_id;
 };
 
 // The frame-pointer walk started at a function's entry, or in a leaf without its own frame (libc's

@@ -26,6 +26,24 @@ std::string type_name(uint32_t type) {
   }
 }
 
+std::string kind_name(uint32_t type) {
+  switch (type) {
+    case MK_T_MUTEX: return "mutex";
+    case MK_T_SEM: return "semaphore";
+    case MK_T_SEM_R: return "rwsem-read";
+    case MK_T_SEM_W: return "rwsem-write";
+    case MK_T_RWLOCK_R: return "rwlock-read";
+    case MK_T_RWLOCK_W: return "rwlock-write";
+    case MK_T_SPIN: return "spinlock";
+    case MK_T_RTMUTEX: return "rtmutex";
+    case MK_T_RTMUTEX_R: return "rtmutex-read";
+    case MK_T_RTMUTEX_W: return "rtmutex-write";
+    case MK_T_PERCPU_R: return "percpu-rwsem-read";
+    case MK_T_PERCPU_W: return "percpu-rwsem-write";
+    default: return fmt::format("unknown-{:#x}", type & 0xff);
+  }
+}
+
 Sample sample_from(const mk_key& k, const mk_period& v) {
   Sample s;
   s.start = v.start;
@@ -86,8 +104,12 @@ std::string format_stack(int32_t stackid, const std::vector<std::string>& frames
 
 std::vector<std::string> kernel_frames(const std::vector<uint64_t>& ips,
                                        const std::function<Frame(uint64_t)>& resolve) {
+  return kernel_frames(resolve_return_addresses(ips, resolve));
+}
+
+std::vector<std::string> kernel_frames(const std::vector<Frame>& frames) {
   std::vector<std::string> out;
-  for (auto& f : resolve_return_addresses(ips, resolve)) out.push_back(format_frame(f));
+  for (auto& f : frames) out.push_back(format_frame(f));
   return out;
 }
 

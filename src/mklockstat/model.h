@@ -30,6 +30,10 @@ static_assert(sizeof(mk_comm) == MK_COMM_LEN, "mk_comm layout must match the BPF
 std::string type_name(uint32_t type);
 // The type name of a lock:contention_begin flags word.
 inline std::string flags_type_name(uint32_t flags) { return type_name(mk_type_from_flags(flags)); }
+// The same types in the lowercase words of the other tools' `kind` (pprof label): "mutex",
+// "semaphore", "rwsem-read", "rwsem-write", "spinlock", "rwlock-read", "rwlock-write", "rtmutex",
+// "rtmutex-read", "rtmutex-write", "percpu-rwsem-read", "percpu-rwsem-write"; "unknown-0x<flags>".
+std::string kind_name(uint32_t type);
 
 // ---- Periods
 
@@ -98,6 +102,8 @@ std::string format_stack(int32_t stackid, const std::vector<std::string>& frames
 // but the leaf) are resolved at ip-1, so that a call ending a function names that function.
 std::vector<std::string> kernel_frames(const std::vector<uint64_t>& ips,
                                        const std::function<Frame(uint64_t)>& resolve);
+// The same frames from a stack already resolved (resolve_return_addresses).
+std::vector<std::string> kernel_frames(const std::vector<Frame>& frames);
 
 // A name for a lock address worth printing: a data symbol, but not a section boundary marker
 // (__start_*, __stop_*, ...), which only says which section the lock lies in.

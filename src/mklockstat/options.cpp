@@ -41,6 +41,7 @@ Options parse_options(int argc, char** argv) {
     ("o,output", "write the log to FILE instead of stdout", cxxopts::value<std::string>()->default_value("-"), "FILE")
     ("names", "append a 10th field: the kernel symbol of the lock (global locks), or empty")
     ;
+  add_pprof_option(spec);
   add_stack_storage_option(spec, "number of distinct kernel stacks BPF can store", 16384);
   spec.add_options()
     ("perf-pages", "perf buffer pages per CPU for finished periods (a power of two)", cxxopts::value<std::string>()->default_value("64"), "N")
@@ -57,6 +58,7 @@ Options parse_options(int argc, char** argv) {
       {"mklockstat --period 50 --time 10 > run.log", "log 10 seconds in 50 ms periods"},
       {"mklockstat -p 1234 --names -o run.log", "only pid 1234, until it exits or 10 s, with lock names"},
       {"mklockstat --time 0 --no-filter-monitors", "until Ctrl-C, monitors included"},
+      {"mklockstat --time 10 -o run.log --pprof run.pb.gz", "the log and the same samples as a pprof profile"},
   };
   if (help_requested(res, spec, extras, &o.help_text)) {
     o.help = true;
@@ -104,6 +106,8 @@ Options parse_options(int argc, char** argv) {
   o.tid = tid_option(res);
   o.output = res["output"].as<std::string>();
   o.names = res.count("names") > 0;
+  o.pprof = pprof_option(res);
+  check_distinct_outputs({{"-o", o.output}, {"--pprof", o.pprof}});
   o.stack_storage = stack_storage_option(res);
   long long pages = parse_positive(res["perf-pages"].as<std::string>(), "--perf-pages", 4096);
   if ((pages & (pages - 1)) != 0)

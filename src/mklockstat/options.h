@@ -22,6 +22,7 @@ struct Options {
   pid_t tid = 0;                       // -t: only this thread (0 = all)
   std::string output = "-";
   bool names = false;                  // --names: 10th field, the lock's kernel symbol
+  std::string pprof;                   // --pprof FILE: the samples as a gzipped pprof profile ("" none)
   size_t stack_storage = 16384;
   int perf_pages = 64;                 // perf buffer pages per CPU (a power of two)
   bool dry_run = false;                // compile and load the programs, attach nothing

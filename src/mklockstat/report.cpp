@@ -24,6 +24,36 @@ void LogWriter::write(const std::vector<Sample>& samples) {
   os_.flush();
 }
 
+ProfileData samples_profile(const std::vector<Sample>& samples, const ProfileSource& src) {
+  ProfileData p;
+  p.sample_types = {{"contentions", "count"}, {"delay", "nanoseconds"}};
+  p.default_sample_type = "delay";
+  std::map<int32_t, std::vector<Frame>> stacks;
+  std::map<uint64_t, std::string> locks;
+  for (const Sample& s : samples) {
+    ProfileSample ps;
+    ps.values = {int64_t(s.count), int64_t(s.wait_ns)};
+    if (s.stackid < 0) {
+      ps.frames = {named_frame("[lost stack]")};
+    } else {
+      auto it = stacks.find(s.stackid);
+      if (it == stacks.end()) it = stacks.emplace(s.stackid, src.frames(s.stackid)).first;
+      ps.frames = it->second;
+    }
+    auto lk = locks.find(s.lock);
+    if (lk == locks.end()) {
+      std::optional<std::string> name = src.name ? src.name(s.lock) : std::nullopt;
+      lk = locks.emplace(s.lock, name && !name->empty() ? *name : hex_address(s.lock)).first;
+    }
+    ps.label("lock", lk->second).label("kind", kind_name(s.type)).label("address", hex_address(s.lock));
+    if (!s.comm.empty()) ps.label("comm", s.comm);
+    ps.label("pid", int64_t(s.pid)).label("tid", int64_t(s.tid));
+    ps.label("period_start", int64_t(s.start), "nanoseconds");
+    p.samples.push_back(std::move(ps));
+  }
+  return p;
+}
+
 std::string summary_text(const RunSummary& s) {
   std::string text = fmt::format(
       "mklockstat: {} after {:.1f} s: {} samples in {} periods of {} ms, {} stacks; {} waits",

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/pprof.h"
 #include "core/report.h"
 #include "mklockstat/model.h"
 
@@ -57,6 +58,17 @@ struct RunSummary {
   uint64_t not_recorded = 0;     // waits BPF could not record (a map was full)
   uint64_t late = 0;             // samples printed out of order
 };
+
+// The log's samples as a pprof profile: one sample per "s," line (period x thread x lock x type),
+// contentions/count = lockcount, delay/nanoseconds = diffsum; its stack is the thread's first stack
+// on the lock (the line's stackid), "[lost stack]" for a negative id. String labels lock (`name` of
+// the lock, else its address), kind (kind_name), address, comm (when known); numeric pid, tid and period_start
+// (ns, monotonic clock). `frames` gives the Frames (leaf first) of a stack id >= 0.
+struct ProfileSource {
+  std::function<std::vector<Frame>(int32_t stackid)> frames;
+  std::function<std::optional<std::string>(uint64_t lock)> name;
+};
+ProfileData samples_profile(const std::vector<Sample>& samples, const ProfileSource& src);
 
 std::string summary_text(const RunSummary& s);
 // What the run lost, for the shared warning lines under the summary (empty when nothing was lost).

@@ -14,6 +14,7 @@
 
 #include "core/kallsyms.h"
 #include "core/output.h"
+#include "core/pprof.h"
 #include "core/process.h"
 #include "core/session.h"
 #include "core/tables.h"
@@ -180,6 +181,7 @@ class MklockstatTool : public Tool {
   // file and replaces it only at out_.commit(): an interrupted run still commits, a failed one leaves
   // the old file as it was; only SIGKILL leaves a ".<name>.lockkit-XXXXXX" temporary behind.
   explicit MklockstatTool(Options o) : o_(std::move(o)), out_(o_.output) {
+    if (!o_.pprof.empty()) pprof_out_ = std::make_unique<OutputFile>(o_.pprof);
     o_.pid = resolve_target_ids(o_.pid, o_.tid).pid;  // with -t: the thread's process, followed as with -p
   }
 
@@ -209,6 +211,7 @@ class MklockstatTool : public Tool {
   void attach(Session& session, Target*) override {
     ksyms_ = KernelSymbols::load();
     ksyms_loaded_ns_ = monotonic_ns();
+    if (pprof_out_) kernel_image_ = kernel_image_module(ksyms_);
     for (auto& name : o_.skip_comms) {
       mk_comm key = comm_key(name);
       uint8_t one = 1;
@@ -225,11 +228,21 @@ class MklockstatTool : public Tool {
   }
 
   void arm(Session&, Target*) override {
+    start_wall_ns_ = wall_clock_ns();
+    start_mono_ns_ = monotonic_ns();
     writer_ = std::make_unique<LogWriter>(
         out_.stream(),
         [this](int32_t id) {
-          auto frames = kernel_frames(read_stack(stacks_, id).ips, [&](uint64_t a) { return kernel_frame(a); });
+          auto resolved =
+              resolve_return_addresses(read_stack(stacks_, id).ips, [&](uint64_t a) { return kernel_frame(a); });
+          auto frames = kernel_frames(resolved);
           if (frames.empty()) frames.push_back("[stack unavailable]");
+          if (pprof_out_) {
+            // The profile's frames are the log's: named here, once per stack id.
+            std::vector<Frame>& pf = profile_stacks_[id];
+            for (auto& f : resolved) pf.push_back(kernel_profile_frame(f, kernel_image_));
+            if (pf.empty()) pf.push_back(named_frame("[stack unavailable]"));
+          }
           return frames;
         },
         o_.names, [this](uint64_t lock) { return lock_name(ksyms_.data_symbol(lock)); });
@@ -248,7 +261,7 @@ class MklockstatTool : public Tool {
     uint64_t cutoff = complete_before(now, o_.period_ns);
     sweep_open_periods(periods_fd_, cutoff, collector_.buffer);
     session_->consume_perf_buffer("finished");
-    writer_->write(collector_.buffer.take_before(cutoff));
+    write(collector_.buffer.take_before(cutoff));
   }
 
   void finish(Session& session, const RunEnd& e) override {
@@ -256,8 +269,9 @@ class MklockstatTool : public Tool {
     // Flush: every period still in the perf buffer or open in the map.
     session.consume_perf_buffer("finished");
     for (auto& [k, v] : read_map<mk_key, mk_period>(periods_fd_, true)) collector_.buffer.add(sample_from(k, v));
-    writer_->write(collector_.buffer.take_all());
+    write(collector_.buffer.take_all());
     out_.commit();
+    if (pprof_out_) write_pprof(e, stopped);
 
     auto c = read_counters(counters_fd_, MK_C_MAX);
     RunSummary sum;
@@ -300,6 +314,38 @@ class MklockstatTool : public Tool {
     }
     return f;
   }
+
+  // Samples go to the log as their periods complete; with --pprof they are kept for the profile.
+  void write(std::vector<Sample> samples) {
+    writer_->write(samples);
+    if (pprof_out_) profile_samples_.insert(profile_samples_.end(), samples.begin(), samples.end());
+  }
+
+  void write_pprof(const RunEnd& e, uint64_t stopped) {
+    ProfileSource src;
+    src.frames = [this](int32_t id) {
+      auto it = profile_stacks_.find(id);
+      return it != profile_stacks_.end() ? it->second : std::vector<Frame>{named_frame("[stack unavailable]")};
+    };
+    src.name = [this](uint64_t lock) { return lock_name(ksyms_.data_symbol(lock)); };
+    ProfileData p = samples_profile(profile_samples_, src);
+    p.time_nanos = start_wall_ns_;
+    p.duration_nanos = int64_t(stopped - e.start_ns);
+    p.comments.push_back("mklockstat: kernel lock waits per period, thread, lock and type; " +
+                         lockcount_meaning(backend_) + "; contentions = lockcount, delay = diffsum; each "
+                         "sample's stack is the thread's first stack on that lock");
+    p.comments.push_back(fmt::format("period_start is ns on the monotonic clock, periods of {} ms; monotonic {} "
+                                     "was {} ns since the epoch", o_.period_ns / 1000000, start_mono_ns_,
+                                     start_wall_ns_));
+    write_profile(*pprof_out_, p);
+  }
+
+  std::unique_ptr<OutputFile> pprof_out_;
+  std::shared_ptr<const MappedModule> kernel_image_;
+  std::map<int32_t, std::vector<Frame>> profile_stacks_;
+  std::vector<Sample> profile_samples_;
+  int64_t start_wall_ns_ = 0;
+  uint64_t start_mono_ns_ = 0;
 
   KernelSymbols ksyms_;
   uint64_t ksyms_loaded_ns_ = 0;

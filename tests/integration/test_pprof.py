@@ -4,6 +4,9 @@ schema and with Go's pprof, must hold the same totals, labels and frames as the 
 (exactly: both come from one report), and the counts the workload recorded itself."""
 import collections
 import os
+import re
+import signal
+import struct
 import subprocess
 import tempfile
 import unittest
@@ -285,6 +288,225 @@ class Locktrace(unittest.TestCase):
                 want[r["address"]][0] += r["wait_count"]
                 want[r["address"]][1] += r["blocked_ns"]
         self.assertEqual(sums, dict(want))
+
+
+# The log's lock types and the profile's `kind` of each.
+MK_KINDS = {"Mutex": "mutex", "Semaphore": "semaphore", "Semaphore:R": "rwsem-read", "Semaphore:W": "rwsem-write",
+            "Spinlock": "spinlock", "RWLock:R": "rwlock-read", "RWLock:W": "rwlock-write", "RTMutex": "rtmutex",
+            "RTMutex:R": "rtmutex-read", "RTMutex:W": "rtmutex-write", "PercpuRWSem:R": "percpu-rwsem-read",
+            "PercpuRWSem:W": "percpu-rwsem-write"}
+
+
+def kernel_notes_build_id(path="/sys/kernel/notes"):
+    """The GNU build-id note (type 3, name "GNU") among the running kernel's notes, in hex ("" if none)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return ""
+    pos = 0
+    while pos + 12 <= len(data):
+        namesz, descsz, ntype = struct.unpack_from("<III", data, pos)
+        name_at = pos + 12
+        desc_at = name_at + (namesz + 3) // 4 * 4
+        if ntype == 3 and data[name_at:name_at + namesz] == b"GNU\0":
+            return data[desc_at:desc_at + descsz].hex()
+        pos = desc_at + (descsz + 3) // 4 * 4
+    return ""
+
+
+def kallsyms():
+    """{name: set of addresses} of /proc/kallsyms (static functions may share a name)."""
+    syms = collections.defaultdict(set)
+    with open("/proc/kallsyms") as f:
+        for line in f:
+            addr, _, name, *_ = line.split()
+            syms[name].add(int(addr, 16))
+    return syms
+
+
+class Mklockstat(unittest.TestCase):
+    """mklockstat --names -o LOG --pprof P system-wide while mmap_contend 8 2 runs, ended by Ctrl-C.
+    Every sample of the profile is a line of the same run's log: same period, thread, lock, type,
+    counts and frames. The workload guarantees that its threads wait for their mm's mmap_lock (an
+    rw_semaphore) for writing, several at once."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        d = cls.tmp.name
+        cls.record_path, cls.log_path, cls.pprof_path = (os.path.join(d, n) for n in ("rec", "mk.log", "mk.pb.gz"))
+        cls.rc = None
+        if lk.bpf_unavailable_reason() or not lk.kernel_has_lock_tracepoints():
+            return
+        tool = lk.Proc([lk.binary("mklockstat"), "--time", "120", "--names", "-o", cls.log_path,
+                        "--pprof", cls.pprof_path], tmpdir=d)
+        try:
+            tool.wait_for_stderr("Tracing locks ")
+            work = subprocess.run([lk.binary("mmap_contend"), "8", "2", cls.record_path], capture_output=True,
+                                  text=True, timeout=120)
+            cls.work_rc, cls.work_err = work.returncode, work.stderr
+            tool.p.send_signal(signal.SIGINT)
+            cls.rc, _ = tool.finish(timeout=120)
+            cls.err = tool.stderr()
+        finally:
+            if tool.p.poll() is None:
+                tool.p.kill()
+                tool.p.wait()
+        if cls.rc == 0 and cls.work_rc == 0:
+            cls.record = read_mmap_record(cls.record_path)
+            cls.log = parse_mklockstat_log(cls.log_path)
+            cls.profile = pp.Profile(cls.pprof_path)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def setUp(self):
+        lk.require_bpf(self)
+        if not lk.kernel_has_lock_tracepoints():
+            lk.skip_unless_ci(self, "this kernel has no lock:contention_begin/end tracepoints")
+        self.assertEqual(self.rc, 0, self.err)
+        self.assertEqual(self.work_rc, 0, self.work_err)
+
+    def summary_waits(self):
+        m = re.search(r"; (\d+) waits.*; lost: (\d+) samples, (\d+) stacks", self.err)
+        self.assertIsNotNone(m, self.err)
+        return int(m[1]), int(m[2])
+
+    def test_sample_types_are_go_mutex_profile_names(self):
+        self.assertEqual(self.profile.types, [("contentions", "count"), ("delay", "nanoseconds")])
+        self.assertEqual(self.profile.default_type, "delay")
+
+    def test_one_sample_per_log_line_with_its_counts(self):
+        want = collections.Counter(
+            (s["start"], s["pid"], s["tid"], s["lock"], MK_KINDS[s["type"]], s["comm"], s["count"], s["wait"])
+            for s in self.log["samples"])
+        got = collections.Counter()
+        for s in self.profile.samples:
+            lab = s["labels"]
+            got[(lab["period_start"], lab["pid"], lab["tid"], int(lab["address"], 16), lab["kind"], lab.get("comm", ""),
+                 s["values"]["contentions"], s["values"]["delay"])] += 1
+        self.assertTrue(want)
+        self.assertEqual(got, want)
+
+    def test_totals_equal_the_log_and_the_waits_counted_in_bpf(self):
+        waits, lost = self.summary_waits()
+        self.assertEqual(lost, 0, self.err)
+        total_c = sum(s["values"]["contentions"] for s in self.profile.samples)
+        total_d = sum(s["values"]["delay"] for s in self.profile.samples)
+        self.assertEqual(total_c, sum(s["count"] for s in self.log["samples"]))
+        self.assertEqual(total_d, sum(s["wait"] for s in self.log["samples"]))
+        self.assertEqual(total_c, waits)
+        self.assertEqual(len(self.profile.samples), len(self.log["samples"]))
+
+    def test_lock_label_is_the_kernel_name_else_the_address(self):
+        for s in self.log["samples"]:
+            self.assertIsNotNone(s["name"])
+        names = {s["lock"]: s["name"] or f"{s['lock']:#x}" for s in self.log["samples"]}
+        for s in self.profile.samples:
+            self.assertEqual(s["labels"]["lock"], names[int(s["labels"]["address"], 16)])
+
+    def test_stacks_are_the_first_stacks_of_the_log_in_the_kernel_mapping(self):
+        build_id = kernel_notes_build_id()
+        syms = kallsyms()
+        by_key = {(s["start"], s["pid"], s["tid"], s["lock"], MK_KINDS[s["type"]]): s for s in self.log["samples"]}
+        kernel_frames = 0
+        for s in self.profile.samples:
+            lab = s["labels"]
+            line = by_key[(lab["period_start"], lab["pid"], lab["tid"], int(lab["address"], 16), lab["kind"])]
+            if line["stackid"] < 0:
+                self.assertEqual([f["function"] for f in s["frames"]], ["[lost stack]"])
+                continue
+            text = self.log["stacks"][line["stackid"]]
+            self.assertEqual(len(s["frames"]), len(text), text)
+            for f, t in zip(s["frames"], text):
+                m = re.fullmatch(r"([\w.]+)\+0x([0-9a-f]+)", t)
+                if m is None:  # "[unknown] 0x...": code loaded at run time, gone before it was named
+                    self.assertRegex(t, r"\A\[unknown\] 0x[0-9a-f]+\Z")
+                    self.assertIsNone(f["function"])
+                    self.assertEqual(f["address"], int(t.split()[1], 16))
+                    continue
+                self.assertEqual(f["function"], m[1])
+                self.assertIn(f["address"] - int(m[2], 16), syms[m[1]], t)
+                if min(syms["_stext"]) <= f["address"] < min(syms["_etext"]):
+                    self.assertEqual((f["mapping"], f["build_id"]), ("[kernel.kallsyms]", build_id), t)
+                    kernel_frames += 1
+                else:  # a module's (or BPF program's) function: a mapping named after it
+                    self.assertRegex(f["mapping"], r"\A\[[\w.-]+\]\Z")
+        self.assertGreater(kernel_frames, 0)
+
+    def test_kernel_mapping_spans_the_kernel_text(self):
+        syms = kallsyms()
+        kernel = [m for m in self.profile.mappings.values() if self.profile.strings[m.filename] == "[kernel.kallsyms]"]
+        self.assertEqual(len(kernel), 1)
+        m = kernel[0]
+        self.assertEqual(({m.memory_start}, {m.memory_limit}), (syms["_stext"], syms["_etext"]))
+        self.assertEqual(self.profile.strings[m.build_id], kernel_notes_build_id())
+        self.assertTrue(m.has_functions)
+
+    def test_workers_wait_for_a_shared_rwsem_for_writing(self):
+        pid, tids = self.record["pid"], set(self.record["tids"])
+        writers = collections.defaultdict(set)
+        for s in self.profile.samples:
+            lab = s["labels"]
+            if lab["pid"] == pid:
+                self.assertIn(lab["tid"], tids | {pid})
+                self.assertEqual(lab["comm"], "mmap_contend")
+                if lab["kind"] == "rwsem-write":
+                    writers[lab["address"]].add(lab["tid"])
+        self.assertTrue([a for a, t in writers.items() if len(t) >= 2], dict(writers))
+
+    def test_go_pprof_reads_the_same_totals(self):
+        if not pp.go_available():
+            lk.skip_unless_ci(self, "go (golang-go) not installed")
+        sums = pp.go_raw_sums(self.pprof_path, "address", 2)
+        want = collections.defaultdict(lambda: [0, 0])
+        for s in self.log["samples"]:
+            want[f"{s['lock']:#x}"][0] += s["count"]
+            want[f"{s['lock']:#x}"][1] += s["wait"]
+        self.assertEqual(sums, dict(want))
+
+    def test_failed_run_keeps_an_existing_profile(self):
+        path = os.path.join(self.tmp.name, "old.pb.gz")
+        with open(path, "wb") as f:
+            f.write(b"earlier profile")
+        r = subprocess.run([lk.binary("mklockstat"), "-p", str(lk.unused_pid()), "--pprof", path, "-o",
+                            os.path.join(self.tmp.name, "failed.log")], capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        with open(path, "rb") as f:
+            self.assertEqual(f.read(), b"earlier profile")
+
+
+def read_mmap_record(path):
+    """mmap_contend's record: pid, worker tids."""
+    rec = {"tids": []}
+    with open(path) as f:
+        for line in f:
+            key, *vals = line.split()
+            if key == "tid":
+                rec["tids"].append(int(vals[0]))
+            elif key == "pid":
+                rec["pid"] = int(vals[0])
+    return rec
+
+
+def parse_mklockstat_log(path):
+    """mklockstat's log with --names: {"samples": [...], "stacks": {stackid: [frames]}}."""
+    samples, stacks = [], {}
+    with open(path) as f:
+        for line in f:
+            fields = line.rstrip("\n").split(",")
+            if fields[0] == "t":
+                stacks[int(fields[1])] = fields[2:]
+            elif fields[0] == "s":
+                pid, tid = re.fullmatch(r"P(\d+)_T(\d+)", fields[2]).groups()
+                samples.append(dict(comm=fields[1], pid=int(pid), tid=int(tid), type=fields[3], lock=int(fields[4], 16),
+                                    start=int(fields[5]), wait=int(fields[6]), count=int(fields[7]),
+                                    stackid=int(fields[8]), name=fields[9] if len(fields) == 10 else None))
+            else:
+                raise AssertionError(f"unknown log line: {line!r}")
+    return {"samples": samples, "stacks": stacks}
 
 
 if __name__ == "__main__":

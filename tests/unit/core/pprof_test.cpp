@@ -121,6 +121,34 @@ TEST_CASE("pprof samples keep values and leaf-first stacks and labels of both ki
   CHECK(p.mapping(0).has_functions());
 }
 
+TEST_CASE("pprof mapping of a module without an ELF file takes its build-id and range as given") {
+  // The kernel image: no file to read, a build-id from its notes.
+  auto kernel = std::make_shared<MappedModule>();
+  kernel->path = "[kernel.kallsyms]";
+  kernel->lo = 0xffffffff81000000ull;
+  kernel->hi = 0xffffffff82000000ull;
+  kernel->build_id = "4a5a9b0a";
+  ProfileData d;
+  d.sample_types = {{"delay", "nanoseconds"}};
+  ProfileSample s;
+  s.values = {7};
+  s.frames = {code_frame(0xffffffff81000110ull, "mutex_lock", kernel)};
+  d.samples = {s};
+  pb::Profile p = decode(d);
+  REQUIRE(p.mapping_size() == 1);
+  const pb::Mapping& m = p.mapping(0);
+  CHECK(p.string_table(m.filename()) == "[kernel.kallsyms]");
+  CHECK(p.string_table(m.build_id()) == "4a5a9b0a");
+  CHECK(m.memory_start() == 0xffffffff81000000ull);
+  CHECK(m.memory_limit() == 0xffffffff82000000ull);
+  CHECK(m.file_offset() == 0);
+  CHECK(m.has_functions());
+  CHECK_FALSE(m.has_filenames());
+  REQUIRE(p.location_size() == 1);
+  CHECK(p.location(0).mapping_id() == m.id());
+  CHECK(p.location(0).address() == 0xffffffff81000110ull);
+}
+
 TEST_CASE("pprof mappings carry the path and range and build-id of modules with the traced program first") {
   // This test binary and the library it is linked with, as two modules of one process.
   std::string self = readlink_str("/proc/self/exe");

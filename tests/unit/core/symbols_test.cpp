@@ -1,5 +1,10 @@
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
 
 #include "core/elf.h"
 #include "core/kallsyms.h"
@@ -73,6 +78,64 @@ TEST_CASE("kallsyms resolves code and names only data symbols as locks") {
   CHECK(k.data_symbol(0xffffffff82000008) == std::optional<std::string>("text_mutex+0x8"));
   CHECK_FALSE(k.data_symbol(0xffffffff81000100).has_value());
   CHECK(k.resolve(0xffffffffc0000004).module == "mymod");
+}
+
+namespace {
+// One ELF note: header, name and descriptor, each padded to 4 bytes.
+std::string note(uint32_t type, const std::string& name, const std::string& desc) {
+  auto pad = [](std::string s) {
+    s.resize((s.size() + 3) & ~size_t(3), '\0');
+    return s;
+  };
+  uint32_t hdr[3] = {uint32_t(name.size()), uint32_t(desc.size()), type};
+  return std::string(reinterpret_cast<const char*>(hdr), sizeof(hdr)) + pad(name) + pad(desc);
+}
+}  // namespace
+
+TEST_CASE("the kernel's build-id is the GNU note of type 3 among its notes") {
+  std::string id("\x4a\x5a\x9b\x0a\xff\xb6\x6c\x43\x7a\xbc\xd4\x55\xd2\x73\x8a\xf8\x79\x98\x5f\xa9", 20);
+  std::string xen = note(0x12, std::string("Xen", 4), std::string("\x00\x01\x02", 3));
+  std::string salt = note(0x100, std::string("Linux", 6), std::string("6.1.102\0", 8));
+  CHECK(build_id_from_notes(xen + note(3, std::string("GNU", 4), id) + salt) ==
+        "4a5a9b0affb66c437abcd455d2738af879985fa9");
+  // A note of another type or owner is not a build-id; a truncated block yields none.
+  CHECK(build_id_from_notes(xen + note(3, std::string("Xen", 4), id) + note(4, std::string("GNU", 4), id)) == "");
+  std::string whole = note(3, std::string("GNU", 4), id);
+  CHECK(build_id_from_notes(whole.substr(0, whole.size() - 4)) == "");
+  CHECK(build_id_from_notes("") == "");
+}
+
+TEST_CASE("the kernel image module spans _stext to _etext with the notes' build-id") {
+  auto k = KernelSymbols::parse(
+      "ffffffff81000000 T _stext\n"
+      "ffffffff81000100 T mutex_lock\n"
+      "ffffffff82000000 T _etext\n"
+      "ffffffffc0000000 t mod_fn\t[mymod]\n");
+  char dir[] = "/tmp/lockkit-notes.XXXXXX";
+  REQUIRE(mkdtemp(dir) != nullptr);
+  std::string path = std::string(dir) + "/notes";
+  {
+    std::ofstream f(path, std::ios::binary);
+    f << note(3, std::string("GNU", 4), std::string("\x01\x02\xab", 3));
+  }
+  auto m = kernel_image_module(k, path);
+  CHECK(m->path == "[kernel.kallsyms]");
+  CHECK(m->lo == 0xffffffff81000000ull);
+  CHECK(m->hi == 0xffffffff82000000ull);
+  CHECK(m->build_id == "0102ab");
+  CHECK(kernel_image_module(k, path + ".missing")->build_id == "");
+  std::remove(path.c_str());
+  rmdir(dir);
+
+  Frame text = kernel_profile_frame(k.resolve(0xffffffff81000110), m);
+  CHECK(text.mapping == m);
+  CHECK(text.module == "[kernel.kallsyms]");
+  Frame mod = kernel_profile_frame(k.resolve(0xffffffffc0000004), m);
+  CHECK(mod.mapping == nullptr);
+  CHECK(mod.module == "[mymod]");
+  Frame unknown = kernel_profile_frame(k.resolve(0x10), m);
+  CHECK(unknown.mapping == nullptr);
+  CHECK(unknown.module.empty());
 }
 
 TEST_CASE("kallsyms with hidden addresses is an error") {

@@ -170,3 +170,68 @@ TEST_CASE("what the run lost is also warned about in the shared words, and nothi
             "WARNING: 4 waits were not recorded: a BPF map is full",
             "WARNING: 1 stack traces could not be stored; a larger --stack-storage-size keeps more"});
 }
+
+TEST_CASE("lock types read as the other tools' lowercase kinds") {
+  CHECK(kind_name(MK_T_MUTEX) == "mutex");
+  CHECK(kind_name(MK_T_SEM) == "semaphore");
+  CHECK(kind_name(MK_T_SEM_R) == "rwsem-read");
+  CHECK(kind_name(MK_T_SEM_W) == "rwsem-write");
+  CHECK(kind_name(MK_T_SPIN) == "spinlock");
+  CHECK(kind_name(MK_T_RWLOCK_R) == "rwlock-read");
+  CHECK(kind_name(MK_T_RWLOCK_W) == "rwlock-write");
+  CHECK(kind_name(MK_T_RTMUTEX) == "rtmutex");
+  CHECK(kind_name(MK_T_RTMUTEX_W) == "rtmutex-write");
+  CHECK(kind_name(MK_T_PERCPU_R) == "percpu-rwsem-read");
+  CHECK(kind_name(mk_type_from_flags(MK_F_PERCPU)) == "unknown-0x10");
+}
+
+TEST_CASE("the profile has one sample per log line with its values, labels and first stack") {
+  Sample a = sample(3), b = sample(-2), c = sample(3);
+  b.type = MK_T_SPIN;
+  b.lock = 0xffffffff831113e0ull;
+  c.start += 50000000;
+  c.count = 1;
+  c.wait_ns = 700;
+  int asked = 0;
+  ProfileSource src;
+  src.frames = [&](int32_t id) {
+    asked++;
+    return std::vector<Frame>{named_frame("rwsem_down_write_slowpath", "[kernel.kallsyms]"),
+                              named_frame("f" + std::to_string(id), "[kernel.kallsyms]")};
+  };
+  src.name = [](uint64_t lock) -> std::optional<std::string> {
+    if (lock == 0xffffffff831113e0ull) return std::string("text_mutex");
+    return std::nullopt;
+  };
+  ProfileData p = samples_profile({a, b, c}, src);
+  REQUIRE(p.sample_types.size() == 2);
+  CHECK(p.sample_types[0].type == "contentions");
+  CHECK(p.sample_types[1].unit == "nanoseconds");
+  CHECK(p.default_sample_type == "delay");
+  REQUIRE(p.samples.size() == 3);
+  CHECK(asked == 1);  // stack 3 named once
+  CHECK(p.samples[0].values == std::vector<int64_t>{4, 35866818});
+  CHECK(p.samples[2].values == std::vector<int64_t>{1, 700});
+  REQUIRE(p.samples[0].frames.size() == 2);
+  CHECK(p.samples[0].frames[1].function == "f3");
+  REQUIRE(p.samples[1].frames.size() == 1);
+  CHECK(p.samples[1].frames[0].function == "[lost stack]");
+  auto label = [](const ProfileSample& s, const std::string& key) -> const ProfileLabel& {
+    for (auto& l : s.labels)
+      if (l.key == key) return l;
+    FAIL("no label " << key);
+    throw;
+  };
+  CHECK(label(p.samples[0], "lock").str == "0xffff888172ce4578");
+  CHECK(label(p.samples[0], "kind").str == "rwsem-write");
+  CHECK(label(p.samples[0], "address").str == "0xffff888172ce4578");
+  CHECK(label(p.samples[0], "comm").str == "mmap_contend");
+  CHECK(label(p.samples[0], "pid").num == 12181);
+  CHECK(label(p.samples[0], "tid").num == 12185);
+  CHECK(label(p.samples[0], "period_start").num == 1093900000000);
+  CHECK(label(p.samples[0], "period_start").unit == "nanoseconds");
+  CHECK(label(p.samples[2], "period_start").num == 1093950000000);
+  CHECK(label(p.samples[1], "lock").str == "text_mutex");
+  CHECK(label(p.samples[1], "kind").str == "spinlock");
+  CHECK(label(p.samples[1], "address").str == "0xffffffff831113e0");
+}

@@ -128,3 +128,12 @@ TEST_CASE("perf-pages above the limit names the limit") {
 TEST_CASE("a pid option followed by another option is a missing pid") {
   CHECK_THAT(usage_message({"-p", "--names"}), Contains("-p needs a value (PID)"));
 }
+
+TEST_CASE("the pprof option takes a file that no other output writes to") {
+  CHECK(parse({}).pprof.empty());
+  CHECK(parse({"--pprof", "run.pb.gz"}).pprof == "run.pb.gz");
+  CHECK(parse({"--pprof", "-", "-o", "run.log"}).pprof == "-");
+  CHECK_THAT(usage_message({"--pprof", "-"}), Contains("-o - and --pprof - cannot both write to stdout"));
+  CHECK_THAT(usage_message({"--pprof", "x", "-o", "x"}), Contains("-o and --pprof cannot both write to 'x'"));
+  CHECK_THAT(usage_message({"--pprof", ""}), Contains("--pprof needs a file name"));
+}
