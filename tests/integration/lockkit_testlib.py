@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 
@@ -157,3 +158,80 @@ def assert_lockwork_counts(test, report, record):
     test.assertEqual(table["write_acquisitions"], rw["writes"])
     test.assertEqual(lock("recursive_lock")["acquisitions"], record["recursive"]["lock_calls"])
     test.assertEqual(lock("recursive_lock")["holds"], record["recursive"]["holds"])
+
+
+class SharedRun:
+    """A mixin (put it before unittest.TestCase) for a test class whose tests all read one run of a
+    tool, made once in setUpClass. By default the run is
+
+        TOOL ARGS... -- WORKLOAD RECORD
+
+    which starts the workload under the tool; a class that runs its tool another way (attached to
+    a running workload, ended by a signal) overrides run_tool(). Class attributes:
+
+    files      {name: file name}: each becomes cls.<name>_path in the class's temporary directory
+               (cls.tmp, removed after the class); "record" is the workload's own record
+    tool       the tool's binary name (default run)
+    args       its arguments; "{name}" stands for the path of file `name`
+    workload   the workload's binary name (default run); its arguments are workload_args
+    load       {attribute: (file name, loader)}: after a run that exited 0, cls.<attribute> is
+               loader(path of that file), e.g. {"report": ("json", load_json)}
+
+    After setUpClass, cls.result is the subprocess.CompletedProcess of the run (None when it could
+    not be made here). setUp fails the test unless the run exited 0: BPF is required (require_bpf)
+    and what cannot_run() names is skipped outside CI and fails under CI=true."""
+
+    files = {"record": "record.json"}
+    tool = None
+    args = ()
+    workload = None
+    workload_args = ("{record}",)
+    load = {"record": ("record", load_json)}
+    timeout = 300
+
+    @classmethod
+    def cannot_run(cls):
+        """Why this machine cannot make the run (a missing workload, a kernel feature), or None."""
+        return None
+
+    @classmethod
+    def path(cls, name):
+        return getattr(cls, f"{name}_path")
+
+    @classmethod
+    def expand(cls, args):
+        return [a.format(**{n: cls.path(n) for n in cls.files}) for a in args]
+
+    @classmethod
+    def workload_path(cls):
+        return binary(cls.workload)
+
+    @classmethod
+    def run_tool(cls):
+        """Makes the run; returns its subprocess.CompletedProcess."""
+        return subprocess.run([binary(cls.tool), *cls.expand(cls.args), "--", cls.workload_path(),
+                               *cls.expand(cls.workload_args)], capture_output=True, text=True, timeout=cls.timeout)
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        for name, file in cls.files.items():
+            setattr(cls, f"{name}_path", os.path.join(cls.tmp.name, file))
+        cls.result = None
+        if bpf_unavailable_reason() or cls.cannot_run():
+            return
+        cls.result = cls.run_tool()
+        if cls.result.returncode == 0:
+            for attr, (name, loader) in cls.load.items():
+                setattr(cls, attr, loader(cls.path(name)))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def setUp(self):
+        require_bpf(self)
+        reason = self.cannot_run()
+        if reason:
+            skip_unless_ci(self, reason)
+        self.assertEqual(self.result.returncode, 0, self.result.stderr)

@@ -20,31 +20,12 @@ WAIT_LOW = 0.70
 WAIT_SLACK_NS = 1_000_000
 
 
-class ContentionMode(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.TemporaryDirectory()
-        cls.record_path = os.path.join(cls.tmp.name, "record.json")
-        cls.json_path = os.path.join(cls.tmp.name, "contention.json")
-        cls.folded_path = os.path.join(cls.tmp.name, "wait.folded")
-        cls.result = None
-        if lk.bpf_unavailable_reason():
-            return
-        cls.result = subprocess.run(
-            [lk.binary("lockstat"), "--mode", "contention", "--json", cls.json_path, "--folded", "wait",
-             cls.folded_path, "-n", "0", "--", lk.binary("contended"), cls.record_path],
-            capture_output=True, text=True, timeout=300)
-        if cls.result.returncode == 0:
-            cls.record = lk.load_json(cls.record_path)
-            cls.report = lk.load_json(cls.json_path)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.tmp.cleanup()
-
-    def setUp(self):
-        lk.require_bpf(self)
-        self.assertEqual(self.result.returncode, 0, self.result.stderr)
+class ContentionMode(lk.SharedRun, unittest.TestCase):
+    files = {"record": "record.json", "json": "contention.json", "folded": "wait.folded"}
+    tool = "lockstat"
+    args = ("--mode", "contention", "--json", "{json}", "--folded", "wait", "{folded}", "-n", "0")
+    workload = "contended"
+    load = {"record": ("record", lk.load_json), "report": ("json", lk.load_json)}
 
     def addr(self, name):
         return int(self.record["locks"][name], 16)

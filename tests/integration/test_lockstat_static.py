@@ -7,7 +7,6 @@ pthread_mutex_lock). lockstat must probe what it has, skip what it lacks, and co
 the workload recorded itself."""
 import os
 import subprocess
-import tempfile
 import unittest
 
 import lockkit_testlib as lk
@@ -23,31 +22,19 @@ def defined_functions(path):
     return {l.split()[2] for l in out.splitlines() if len(l.split()) == 3 and l.split()[1] in "TtWi"}
 
 
-class StaticProgram(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.TemporaryDirectory()
-        cls.record_path = os.path.join(cls.tmp.name, "record.json")
-        cls.json_path = os.path.join(cls.tmp.name, "lockstat.json")
-        cls.result = None
-        cls.exe = static_workload()
-        if lk.bpf_unavailable_reason() or cls.exe is None:
-            return
-        cls.result = subprocess.run(
-            [lk.binary("lockstat"), "--json", cls.json_path, "-n", "0", "--", cls.exe, cls.record_path],
-            capture_output=True, text=True, timeout=300)
+class StaticProgram(lk.SharedRun, unittest.TestCase):
+    files = {"record": "record.json", "json": "lockstat.json"}
+    tool, args = "lockstat", ("--json", "{json}", "-n", "0")
+    exe = static_workload()
+    load = {"record": ("record", lk.load_json), "report": ("json", lk.load_json)}
 
     @classmethod
-    def tearDownClass(cls):
-        cls.tmp.cleanup()
+    def workload_path(cls):
+        return cls.exe
 
-    def setUp(self):
-        lk.require_bpf(self)
-        if self.exe is None:
-            lk.skip_unless_ci(self, "lockwork-static not built (no static C library: install libc6-dev)")
-        self.assertEqual(self.result.returncode, 0, self.result.stderr)
-        self.report = lk.load_json(self.json_path)
-        self.record = lk.load_json(self.record_path)
+    @classmethod
+    def cannot_run(cls):
+        return None if cls.exe else "lockwork-static not built (no static C library: install libc6-dev)"
 
     def test_workload_is_static_and_lacks_functions_lockstat_requires_of_a_libc(self):
         headers = subprocess.run(["readelf", "-lW", self.exe], capture_output=True, text=True, check=True).stdout

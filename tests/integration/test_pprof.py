@@ -8,7 +8,6 @@ import re
 import signal
 import struct
 import subprocess
-import tempfile
 import unittest
 
 import lockkit_testlib as lk
@@ -27,32 +26,13 @@ def frames_key(frames):
     return tuple(frame_function(f) for f in frames)
 
 
-class LockstatFull(unittest.TestCase):
+class LockstatFull(lk.SharedRun, unittest.TestCase):
     """lockstat --json J --pprof P -n 0 -- lockwork RECORD."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.TemporaryDirectory()
-        d = cls.tmp.name
-        cls.record_path, cls.json_path, cls.pprof_path = (os.path.join(d, n) for n in ("rec.json", "ls.json", "ls.pb.gz"))
-        cls.result = None
-        if lk.bpf_unavailable_reason():
-            return
-        cls.result = subprocess.run(
-            [lk.binary("lockstat"), "-n", "0", "--json", cls.json_path, "--pprof", cls.pprof_path,
-             "--", lk.binary("lockwork"), cls.record_path], capture_output=True, text=True, timeout=300)
-        if cls.result.returncode == 0:
-            cls.record = lk.load_json(cls.record_path)
-            cls.report = lk.load_json(cls.json_path)
-            cls.profile = pp.Profile(cls.pprof_path)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.tmp.cleanup()
-
-    def setUp(self):
-        lk.require_bpf(self)
-        self.assertEqual(self.result.returncode, 0, self.result.stderr)
+    files = {"record": "rec.json", "json": "ls.json", "pprof": "ls.pb.gz"}
+    tool, args = "lockstat", ("-n", "0", "--json", "{json}", "--pprof", "{pprof}")
+    workload = "lockwork"
+    load = {"record": ("record", lk.load_json), "report": ("json", lk.load_json), "profile": ("pprof", pp.Profile)}
 
     def lock_json(self, name):
         addr = int(self.record["locks"][name], 16)
@@ -147,33 +127,13 @@ class LockstatFull(unittest.TestCase):
             self.assertEqual(f.read(), b"earlier profile")
 
 
-class LockstatContention(unittest.TestCase):
+class LockstatContention(lk.SharedRun, unittest.TestCase):
     """lockstat --mode contention --json J --pprof P -n 0 -- contended RECORD."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.TemporaryDirectory()
-        d = cls.tmp.name
-        cls.record_path, cls.json_path, cls.pprof_path = (os.path.join(d, n) for n in ("rec.json", "c.json", "c.pb.gz"))
-        cls.result = None
-        if lk.bpf_unavailable_reason():
-            return
-        cls.result = subprocess.run(
-            [lk.binary("lockstat"), "--mode", "contention", "-n", "0", "--json", cls.json_path,
-             "--pprof", cls.pprof_path, "--", lk.binary("contended"), cls.record_path],
-            capture_output=True, text=True, timeout=300)
-        if cls.result.returncode == 0:
-            cls.record = lk.load_json(cls.record_path)
-            cls.report = lk.load_json(cls.json_path)
-            cls.profile = pp.Profile(cls.pprof_path)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.tmp.cleanup()
-
-    def setUp(self):
-        lk.require_bpf(self)
-        self.assertEqual(self.result.returncode, 0, self.result.stderr)
+    files = {"record": "rec.json", "json": "c.json", "pprof": "c.pb.gz"}
+    tool, args = "lockstat", ("--mode", "contention", "-n", "0", "--json", "{json}", "--pprof", "{pprof}")
+    workload = "contended"
+    load = {"record": ("record", lk.load_json), "report": ("json", lk.load_json), "profile": ("pprof", pp.Profile)}
 
     def test_sample_types_are_go_mutex_profile_names(self):
         self.assertEqual(self.profile.types, [("contentions", "count"), ("delay", "nanoseconds")])
@@ -210,44 +170,30 @@ class LockstatContention(unittest.TestCase):
             self.assertEqual(sums[name], [l["contentions"], l["wait_ns"]], name)
 
 
-class Locktrace(unittest.TestCase):
+class Locktrace(lk.SharedRun, unittest.TestCase):
     """locktrace -p PID --format json -o J --pprof P on futex_scenarios block 10 20."""
 
+    files = {"record": "rec.json", "json": "lt.json", "pprof": "lt.pb.gz"}
+    load = {"record": ("record", lk.load_json), "report": ("json", lk.load_json), "profile": ("pprof", pp.Profile)}
+
     @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.TemporaryDirectory()
-        d = cls.tmp.name
-        cls.record_path, cls.json_path, cls.pprof_path = (os.path.join(d, n) for n in ("rec.json", "lt.json", "lt.pb.gz"))
-        cls.rc = None
-        if lk.bpf_unavailable_reason():
-            return
+    def run_tool(cls):
         wl = subprocess.Popen([lk.binary("futex_scenarios"), cls.record_path, "block", "10", "20"],
                               stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
         try:
-            tool = lk.Proc([lk.binary("locktrace"), "-p", str(wl.pid), "--format", "json", "-o", cls.json_path,
-                            "--pprof", cls.pprof_path], tmpdir=d)
+            argv = [lk.binary("locktrace"), "-p", str(wl.pid), "--format", "json", "-o", cls.json_path,
+                    "--pprof", cls.pprof_path]
+            tool = lk.Proc(argv, tmpdir=cls.tmp.name)
             tool.wait_for_stderr("Tracing ")
             wl.stdin.write("go\n")
             wl.stdin.close()
             wl.wait(timeout=120)
-            cls.rc, _ = tool.finish(timeout=120)
-            cls.err = tool.stderr()
+            rc, out = tool.finish(timeout=120)
+            return subprocess.CompletedProcess(argv, rc, out, tool.stderr())
         finally:
             if wl.poll() is None:
                 wl.kill()
                 wl.wait()
-        if cls.rc == 0:
-            cls.record = lk.load_json(cls.record_path)
-            cls.report = lk.load_json(cls.json_path)
-            cls.profile = pp.Profile(cls.pprof_path)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.tmp.cleanup()
-
-    def setUp(self):
-        lk.require_bpf(self)
-        self.assertEqual(self.rc, 0, self.err)
 
     def test_totals_per_thread_and_word_equal_the_json(self):
         want_c, want_d = collections.Counter(), collections.Counter()
@@ -290,6 +236,37 @@ class Locktrace(unittest.TestCase):
         self.assertEqual(sums, dict(want))
 
 
+def read_mmap_record(path):
+    """mmap_contend's record: pid, worker tids."""
+    rec = {"tids": []}
+    with open(path) as f:
+        for line in f:
+            key, *vals = line.split()
+            if key == "tid":
+                rec["tids"].append(int(vals[0]))
+            elif key == "pid":
+                rec["pid"] = int(vals[0])
+    return rec
+
+
+def parse_mklockstat_log(path):
+    """mklockstat's log with --names: {"samples": [...], "stacks": {stackid: [frames]}}."""
+    samples, stacks = [], {}
+    with open(path) as f:
+        for line in f:
+            fields = line.rstrip("\n").split(",")
+            if fields[0] == "t":
+                stacks[int(fields[1])] = fields[2:]
+            elif fields[0] == "s":
+                pid, tid = re.fullmatch(r"P(\d+)_T(\d+)", fields[2]).groups()
+                samples.append(dict(comm=fields[1], pid=int(pid), tid=int(tid), type=fields[3], lock=int(fields[4], 16),
+                                    start=int(fields[5]), wait=int(fields[6]), count=int(fields[7]),
+                                    stackid=int(fields[8]), name=fields[9] if len(fields) == 10 else None))
+            else:
+                raise AssertionError(f"unknown log line: {line!r}")
+    return {"samples": samples, "stacks": stacks}
+
+
 # The log's lock types and the profile's `kind` of each.
 MK_KINDS = {"Mutex": "mutex", "Semaphore": "semaphore", "Semaphore:R": "rwsem-read", "Semaphore:W": "rwsem-write",
             "Spinlock": "spinlock", "RWLock:R": "rwlock-read", "RWLock:W": "rwlock-write", "RTMutex": "rtmutex",
@@ -325,53 +302,41 @@ def kallsyms():
     return syms
 
 
-class Mklockstat(unittest.TestCase):
+class Mklockstat(lk.SharedRun, unittest.TestCase):
     """mklockstat --names -o LOG --pprof P system-wide while mmap_contend 8 2 runs, ended by Ctrl-C.
     Every sample of the profile is a line of the same run's log: same period, thread, lock, type,
     counts and frames. The workload guarantees that its threads wait for their mm's mmap_lock (an
     rw_semaphore) for writing, several at once."""
 
+    files = {"record": "rec", "log": "mk.log", "pprof": "mk.pb.gz"}
+    load = {"record": ("record", read_mmap_record), "log": ("log", parse_mklockstat_log),
+            "profile": ("pprof", pp.Profile)}
+
     @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.TemporaryDirectory()
-        d = cls.tmp.name
-        cls.record_path, cls.log_path, cls.pprof_path = (os.path.join(d, n) for n in ("rec", "mk.log", "mk.pb.gz"))
-        cls.rc = None
-        if lk.bpf_unavailable_reason() or not lk.kernel_has_lock_tracepoints():
-            return
-        tool = lk.Proc([lk.binary("mklockstat"), "--time", "120", "--names", "-o", cls.log_path,
-                        "--pprof", cls.pprof_path], tmpdir=d)
+    def cannot_run(cls):
+        return None if lk.kernel_has_lock_tracepoints() else "this kernel has no lock:contention_begin/end tracepoints"
+
+    @classmethod
+    def run_tool(cls):
+        argv = [lk.binary("mklockstat"), "--time", "120", "--names", "-o", cls.log_path, "--pprof", cls.pprof_path]
+        tool = lk.Proc(argv, tmpdir=cls.tmp.name)
         try:
             tool.wait_for_stderr("Tracing locks ")
             work = subprocess.run([lk.binary("mmap_contend"), "8", "2", cls.record_path], capture_output=True,
                                   text=True, timeout=120)
-            cls.work_rc, cls.work_err = work.returncode, work.stderr
             tool.p.send_signal(signal.SIGINT)
-            cls.rc, _ = tool.finish(timeout=120)
-            cls.err = tool.stderr()
+            rc, out = tool.finish(timeout=120)
         finally:
             if tool.p.poll() is None:
                 tool.p.kill()
                 tool.p.wait()
-        if cls.rc == 0 and cls.work_rc == 0:
-            cls.record = read_mmap_record(cls.record_path)
-            cls.log = parse_mklockstat_log(cls.log_path)
-            cls.profile = pp.Profile(cls.pprof_path)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.tmp.cleanup()
-
-    def setUp(self):
-        lk.require_bpf(self)
-        if not lk.kernel_has_lock_tracepoints():
-            lk.skip_unless_ci(self, "this kernel has no lock:contention_begin/end tracepoints")
-        self.assertEqual(self.rc, 0, self.err)
-        self.assertEqual(self.work_rc, 0, self.work_err)
+        if work.returncode != 0:  # the run is the workload's too: its record is what the tests read
+            return subprocess.CompletedProcess(work.args, work.returncode, work.stdout, "mmap_contend: " + work.stderr)
+        return subprocess.CompletedProcess(argv, rc, out, tool.stderr())
 
     def summary_waits(self):
-        m = re.search(r"; (\d+) waits.*; lost: (\d+) samples, (\d+) stacks", self.err)
-        self.assertIsNotNone(m, self.err)
+        m = re.search(r"; (\d+) waits.*; lost: (\d+) samples, (\d+) stacks", self.result.stderr)
+        self.assertIsNotNone(m, self.result.stderr)
         return int(m[1]), int(m[2])
 
     def test_sample_types_are_go_mutex_profile_names(self):
@@ -392,7 +357,7 @@ class Mklockstat(unittest.TestCase):
 
     def test_totals_equal_the_log_and_the_waits_counted_in_bpf(self):
         waits, lost = self.summary_waits()
-        self.assertEqual(lost, 0, self.err)
+        self.assertEqual(lost, 0, self.result.stderr)
         total_c = sum(s["values"]["contentions"] for s in self.profile.samples)
         total_d = sum(s["values"]["delay"] for s in self.profile.samples)
         self.assertEqual(total_c, sum(s["count"] for s in self.log["samples"]))
@@ -476,37 +441,6 @@ class Mklockstat(unittest.TestCase):
         self.assertEqual(r.returncode, 1, r.stderr)
         with open(path, "rb") as f:
             self.assertEqual(f.read(), b"earlier profile")
-
-
-def read_mmap_record(path):
-    """mmap_contend's record: pid, worker tids."""
-    rec = {"tids": []}
-    with open(path) as f:
-        for line in f:
-            key, *vals = line.split()
-            if key == "tid":
-                rec["tids"].append(int(vals[0]))
-            elif key == "pid":
-                rec["pid"] = int(vals[0])
-    return rec
-
-
-def parse_mklockstat_log(path):
-    """mklockstat's log with --names: {"samples": [...], "stacks": {stackid: [frames]}}."""
-    samples, stacks = [], {}
-    with open(path) as f:
-        for line in f:
-            fields = line.rstrip("\n").split(",")
-            if fields[0] == "t":
-                stacks[int(fields[1])] = fields[2:]
-            elif fields[0] == "s":
-                pid, tid = re.fullmatch(r"P(\d+)_T(\d+)", fields[2]).groups()
-                samples.append(dict(comm=fields[1], pid=int(pid), tid=int(tid), type=fields[3], lock=int(fields[4], 16),
-                                    start=int(fields[5]), wait=int(fields[6]), count=int(fields[7]),
-                                    stackid=int(fields[8]), name=fields[9] if len(fields) == 10 else None))
-            else:
-                raise AssertionError(f"unknown log line: {line!r}")
-    return {"samples": samples, "stacks": stacks}
 
 
 if __name__ == "__main__":
