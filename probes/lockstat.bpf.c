@@ -1,7 +1,8 @@
 /* lockstat: pthread lock wait and hold times from uprobes.
  *
  * Configuration comes as -D flags: TARGET_PID (tgid), SAMPLE_PER_10K (10000 = every acquisition),
- * MAX_STATS, MAX_THREADS, MAX_HELD, MAX_HISTS, MAX_LOCKS, MAX_DROPS, and the stack maps' STACK_ENTRIES, UNWIND_ROWS, UNWIND_MAPS. The `drops`
+ * MAX_STATS, MAX_THREADS, MAX_HELD, MAX_HISTS, MAX_LOCKS, MAX_DROPS, and the stack maps' STACK_ENTRIES, UNWIND_ROWS, UNWIND_MAPS;
+ * LK_SEM_FUTEX_TP=1 when semaphores are traced and the sys_exit_futex tracepoint exists. The `drops`
  * array (one counter per enum lk_drop) and count_drop() come from common.h. */
 #include <uapi/linux/ptrace.h>
 #ifndef LOCKKIT_EMBEDDED
@@ -11,6 +12,7 @@
 #define LK_EOWNERDEAD 130
 #define LK_ETIMEDOUT 110
 #define LK_EBUSY 16
+#define LK_EAGAIN 11
 
 BPF_HASH(stats, struct lk_stat_key, struct lk_stat_val, MAX_STATS);
 BPF_HASH(pending, u32, struct lk_pending, MAX_THREADS);
@@ -88,11 +90,12 @@ static __always_inline int lock_enter(struct pt_regs *ctx, u32 kind, u32 mode, u
   struct lk_pending p = {};
   p.lock = PT_REGS_PARM1(ctx);
   if (SAMPLE_PER_10K < 10000) {
-    /* Decide once per outermost acquisition; nested re-locks of a sampled lock follow it. */
+    /* Decide once per outermost acquisition; nested re-locks of a sampled lock follow it. A
+     * semaphore acquisition never nests (see sem_return): each one is decided alone. */
     struct lk_held_key hk = {};
     hk.lock = p.lock;
     hk.tid = tid;
-    if (!held.lookup(&hk) && bpf_get_prandom_u32() % 10000 >= SAMPLE_PER_10K)
+    if ((kind == LK_SEM || !held.lookup(&hk)) && bpf_get_prandom_u32() % 10000 >= SAMPLE_PER_10K)
       return 0;
   }
   p.caller = entry_caller(ctx);
@@ -271,5 +274,185 @@ int cond_wait_return(struct pt_regs *ctx) {
     return 0;
   __sync_fetch_and_add(&v->cond_waits, 1);
   __sync_fetch_and_add(&v->cond_wait_ns, paused);
+  return 0;
+}
+
+
+/* ---- POSIX semaphores (kind LK_SEM) ----
+ *
+ * sem_wait, sem_trywait, sem_timedwait and sem_clockwait go through lock_enter and sem_return;
+ * sem_post closes a hold or counts a handoff; sem_init names the semaphore and starts a new life
+ * for its address. A thread has at most one acquisition of a given semaphore open: the hold runs
+ * from the acquisition to the same thread's next sem_post on it. An acquisition that its thread
+ * does not post back before it acquires the semaphore again (a consumer fed by another thread's
+ * posts, CPython's lock used as a signal) is counted as `unreleased` when that next acquisition
+ * comes, never timed; so is one still open when the semaphore is initialised again (its address
+ * reused) and, in user space, one still open when tracing ends. A post by a thread with nothing
+ * open is a `handoff`, on the poster's row with the sem_post stack.
+ *
+ * The calls return -1 with errno, which BPF cannot read. A sem_trywait that fails has found no
+ * token (EAGAIN); for the timed calls, the result of the thread's last futex system call inside
+ * the sem call tells ETIMEDOUT from an interruption (glibc returns -1 right after a futex wait
+ * that timed out or was interrupted, and retries after any other result). */
+BPF_HASH(sem_inits, u64, u64, MAX_LOCKS); /* semaphore -> time of its last sem_init */
+
+static __always_inline struct lk_stat_val *held_row(struct lk_held *h, u64 lock, u32 tid) {
+  struct lk_stat_key k = {};
+  k.lock = lock;
+  k.caller = h->caller;
+  k.tid = tid;
+  k.stackid = h->stackid;
+  k.kind = h->kind;
+  k.mode = h->mode;
+  return stat_row(&k);
+}
+
+/* An open acquisition that will never be posted back by its thread. */
+static __always_inline void sem_unreleased(struct lk_held *h, u64 lock, u32 tid) {
+  struct lk_stat_val *v = held_row(h, lock, tid);
+  if (v)
+    __sync_fetch_and_add(&v->unreleased, 1);
+}
+
+int sem_init_enter(struct pt_regs *ctx) {
+  if (!lk_traced(bpf_get_current_pid_tgid()))
+    return 0;
+  u64 sem = PT_REGS_PARM1(ctx);
+  u64 now = bpf_ktime_get_ns();
+  if (sem_inits.update(&sem, &now) != 0)
+    count_drop(LK_DROP_INIT_FULL);
+  return on_init(ctx, LK_SEM);
+}
+
+int sem_wait_enter(struct pt_regs *ctx) { return lock_enter(ctx, LK_SEM, LK_EXCLUSIVE, LK_OP_LOCK); }
+int sem_trywait_enter(struct pt_regs *ctx) { return lock_enter(ctx, LK_SEM, LK_EXCLUSIVE, LK_OP_TRY); }
+int sem_timedwait_enter(struct pt_regs *ctx) { return lock_enter(ctx, LK_SEM, LK_EXCLUSIVE, LK_OP_TIMED); }
+
+#if LK_SEM_FUTEX_TP
+/* A futex call returning inside a traced sem call: keep its result (see above). */
+int sem_futex_exit(struct tracepoint__syscalls__sys_exit_futex *args) {
+  if (!lk_traced(bpf_get_current_pid_tgid()))
+    return LK_TP_PASS_ON;
+  u32 tid = current_tid();
+  struct lk_pending *pp = pending.lookup(&tid);
+  if (pp && pp->kind == LK_SEM)
+    pp->futex_ret = (s32)args->ret;
+  return LK_TP_PASS_ON;
+}
+#endif
+
+int sem_return(struct pt_regs *ctx) {
+  u64 now = bpf_ktime_get_ns();
+  u32 tid = current_tid();
+  struct lk_pending *pp = pending.lookup(&tid);
+  if (!pp)
+    return 0;
+  struct lk_pending p = *pp;
+  pending.delete(&tid);
+  if (p.kind != LK_SEM)
+    return 0;
+
+  int rc = (int)PT_REGS_RC(ctx);
+  u64 wait = now - p.ts;
+  struct lk_stat_key k = {};
+  k.lock = p.lock;
+  k.caller = p.caller;
+  k.tid = tid;
+  k.stackid = p.stackid;
+  k.kind = LK_SEM;
+  k.mode = p.mode;
+  struct lk_stat_val *v = stat_row(&k);
+
+  if (rc != 0) {
+    if (!v)
+      return 0;
+    if (p.op == LK_OP_TRY) {
+      __sync_fetch_and_add(&v->failed_trylocks, 1); /* no token: EAGAIN */
+    } else if (p.op == LK_OP_TIMED && p.futex_ret == -LK_ETIMEDOUT) {
+      __sync_fetch_and_add(&v->timeouts, 1);
+      __sync_fetch_and_add(&v->wait_ns, wait);
+      if (wait > v->wait_max)
+        v->wait_max = wait;
+      hist_add(p.lock, tid, LK_WAIT, wait);
+    } else {
+      __sync_fetch_and_add(&v->errors, 1); /* interrupted (EINTR), EINVAL */
+    }
+    return 0;
+  }
+
+  struct lk_held_key hk = {};
+  hk.lock = p.lock;
+  hk.tid = tid;
+  struct lk_held *h = held.lookup(&hk);
+  if (h)
+    sem_unreleased(h, p.lock, tid); /* acquired again before posting the previous one back */
+  struct lk_held nh = {};
+  nh.acquired = now;
+  nh.caller = p.caller;
+  nh.stackid = p.stackid;
+  nh.kind = LK_SEM;
+  nh.mode = p.mode;
+  nh.depth = 1;
+  if (held.update(&hk, &nh) != 0)
+    count_drop(LK_DROP_HELD_FULL);
+  if (!v)
+    return 0;
+  __sync_fetch_and_add(&v->acquisitions, 1);
+  __sync_fetch_and_add(&v->wait_ns, wait);
+  if (wait < v->wait_min)
+    v->wait_min = wait;
+  if (wait > v->wait_max)
+    v->wait_max = wait;
+  hist_add(p.lock, tid, LK_WAIT, wait);
+  return 0;
+}
+
+int sem_post_enter(struct pt_regs *ctx) {
+  if (!lk_traced(bpf_get_current_pid_tgid()))
+    return 0;
+  int zero = 0;
+  u32 *on = armed.lookup(&zero);
+  if (!on || !*on)
+    return 0;
+  u64 now = bpf_ktime_get_ns();
+  struct lk_held_key hk = {};
+  hk.lock = PT_REGS_PARM1(ctx);
+  hk.tid = current_tid();
+  struct lk_held *h = held.lookup(&hk);
+  if (h) {
+    u64 *init = sem_inits.lookup(&hk.lock);
+    if (!init || *init <= h->acquired) {
+      u64 hold = now - h->acquired;
+      struct lk_stat_val *v = held_row(h, hk.lock, hk.tid);
+      held.delete(&hk);
+      if (!v)
+        return 0;
+      __sync_fetch_and_add(&v->holds, 1);
+      __sync_fetch_and_add(&v->hold_ns, hold);
+      if (hold < v->hold_min)
+        v->hold_min = hold;
+      if (hold > v->hold_max)
+        v->hold_max = hold;
+      hist_add(hk.lock, hk.tid, LK_HOLD, hold);
+      return 0;
+    }
+    /* Acquired before the semaphore was initialised again: that acquisition is over. */
+    sem_unreleased(h, hk.lock, hk.tid);
+    held.delete(&hk);
+  }
+  /* With --sample, the post of an acquisition that was not sampled finds nothing open either:
+   * handoffs cannot be told apart, so they are not counted. */
+  if (SAMPLE_PER_10K < 10000)
+    return 0;
+  struct lk_stat_key k = {};
+  k.lock = hk.lock;
+  k.caller = entry_caller(ctx);
+  k.tid = hk.tid;
+  k.stackid = user_stack(ctx);
+  k.kind = LK_SEM;
+  k.mode = LK_EXCLUSIVE;
+  struct lk_stat_val *v = stat_row(&k);
+  if (v)
+    __sync_fetch_and_add(&v->handoffs, 1);
   return 0;
 }

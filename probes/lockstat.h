@@ -7,7 +7,7 @@
 #include "common.h"
 #endif
 
-enum lk_kind { LK_MUTEX = 0, LK_RWLOCK = 1, LK_SPIN = 2 };
+enum lk_kind { LK_MUTEX = 0, LK_RWLOCK = 1, LK_SPIN = 2, LK_SEM = 3 };
 enum lk_mode { LK_EXCLUSIVE = 0, LK_SHARED = 1 };
 enum lk_op { LK_OP_LOCK = 0, LK_OP_TRY = 1, LK_OP_TIMED = 2 };
 enum lk_which { LK_WAIT = 0, LK_HOLD = 1 };
@@ -44,6 +44,12 @@ struct lk_stat_val {
   __u64 hold_ns, hold_min, hold_max;
   __u64 cond_waits;    /* condition-variable waits while held (excluded from hold) */
   __u64 cond_wait_ns;
+  /* Semaphores only. handoffs: sem_posts by a thread with no acquisition of that semaphore open
+   * (on the poster's row, keyed by the sem_post stack). unreleased: acquisitions their thread did
+   * not post back before acquiring the semaphore again, before it was initialised again, or
+   * before tracing ended (on the acquisition's row); these are never timed as holds. */
+  __u64 handoffs;
+  __u64 unreleased;
 };
 
 /* A thread inside a lock call, between entry and return. */
@@ -55,6 +61,8 @@ struct lk_pending {
   __u32 kind;
   __u32 mode;
   __u32 op;
+  __s32 futex_ret;  /* semaphores: the result of the thread's last futex call inside the sem call */
+  __u32 pad;
 };
 
 struct lk_held_key {

@@ -30,11 +30,33 @@ void merge_val(lk_stat_val& a, const lk_stat_val& b) {
   a.hold_max = std::max<__u64>(a.hold_max, b.hold_max);
   a.cond_waits += b.cond_waits;
   a.cond_wait_ns += b.cond_wait_ns;
+  a.handoffs += b.handoffs;
+  a.unreleased += b.unreleased;
 }
 
 uint64_t scaled(uint64_t v, double f) { return uint64_t(std::llround(double(v) * f)); }
 
 }  // namespace
+
+std::vector<std::pair<lk_stat_key, lk_stat_val>> open_semaphore_rows(
+    const std::vector<std::pair<lk_held_key, lk_held>>& held) {
+  std::vector<std::pair<lk_stat_key, lk_stat_val>> out;
+  for (auto& [hk, h] : held) {
+    if (h.kind != LK_SEM) continue;
+    lk_stat_key k{};
+    k.lock = hk.lock;
+    k.caller = h.caller;
+    k.tid = hk.tid;
+    k.stackid = h.stackid;
+    k.kind = h.kind;
+    k.mode = h.mode;
+    lk_stat_val v{};
+    v.wait_min = v.hold_min = UINT64_MAX;
+    v.unreleased = 1;
+    out.emplace_back(k, v);
+  }
+  return out;
+}
 
 void merge_snapshot(Snapshot& total, const Snapshot& delta) {
   std::map<std::string, size_t> index;
@@ -75,6 +97,8 @@ void Totals::add(const lk_stat_val& v) {
   hold_min = std::min<uint64_t>(hold_min, v.hold_min);
   hold_max = std::max<uint64_t>(hold_max, v.hold_max);
   cond_wait_ns += v.cond_wait_ns;
+  handoffs += v.handoffs;
+  unreleased += v.unreleased;
 }
 
 void Totals::merge(const Totals& o) {
@@ -92,12 +116,14 @@ void Totals::merge(const Totals& o) {
   v.hold_min = o.hold_min;
   v.hold_max = o.hold_max;
   v.cond_wait_ns = o.cond_wait_ns;
+  v.handoffs = o.handoffs;
+  v.unreleased = o.unreleased;
   add(v);
 }
 
 void Totals::scale(double f) {
   for (uint64_t* p : {&acquisitions, &failed_trylocks, &timeouts, &errors, &holds, &cond_waits,
-                      &wait_ns, &hold_ns, &cond_wait_ns})
+                      &wait_ns, &hold_ns, &cond_wait_ns, &handoffs, &unreleased})
     *p = scaled(*p, f);
 }
 
@@ -120,6 +146,7 @@ const char* kind_name(uint32_t kind) {
     case LK_MUTEX: return "mutex";
     case LK_RWLOCK: return "rwlock";
     case LK_SPIN: return "spinlock";
+    case LK_SEM: return "semaphore";
   }
   return "unknown";
 }

@@ -17,15 +17,22 @@
 namespace lockkit::lockstat {
 
 static_assert(sizeof(lk_stat_key) == 32, "lk_stat_key layout must match the BPF side");
-static_assert(sizeof(lk_stat_val) == 13 * 8, "lk_stat_val layout must match the BPF side");
+static_assert(sizeof(lk_stat_val) == 15 * 8, "lk_stat_val layout must match the BPF side");
 static_assert(sizeof(lk_hist_key) == 16, "lk_hist_key layout must match the BPF side");
 static_assert(sizeof(lk_init) == 24, "lk_init layout must match the BPF side");
+static_assert(sizeof(lk_held_key) == 16, "lk_held_key layout must match the BPF side");
+static_assert(sizeof(lk_held) == 48, "lk_held layout must match the BPF side");
 
 // What one read of the BPF maps returned.
 struct Snapshot {
   std::vector<std::pair<lk_stat_key, lk_stat_val>> stats;
   std::vector<std::pair<lk_hist_key, uint64_t>> hists;
 };
+
+// The semaphore acquisitions still open when tracing ended (rows of the `held` map of kind
+// LK_SEM), as stats rows counting one `unreleased` each; other kinds are left out.
+std::vector<std::pair<lk_stat_key, lk_stat_val>> open_semaphore_rows(
+    const std::vector<std::pair<lk_held_key, lk_held>>& held);
 
 // Adds `delta` into `total` row by row (sums add, minima and maxima combine): used to keep whole-run
 // totals when the maps are drained every interval.
@@ -36,6 +43,7 @@ struct Totals {
   uint64_t wait_ns = 0, wait_min = UINT64_MAX, wait_max = 0;
   uint64_t hold_ns = 0, hold_min = UINT64_MAX, hold_max = 0;
   uint64_t cond_wait_ns = 0;
+  uint64_t handoffs = 0, unreleased = 0;  // semaphores (see probes/lockstat.h)
 
   void add(const lk_stat_val& v);
   void merge(const Totals& o);

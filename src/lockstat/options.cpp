@@ -76,7 +76,8 @@ Options parse_options(int argc, char** argv) {
     ("s,sort", "sort by wait|hold|count|max_wait|max_hold|avg_wait", cxxopts::value<std::string>()->default_value("wait"), "KEY")
     ("m,min-wait", "only locks whose total wait is at least MS milliseconds", cxxopts::value<std::string>(), "MS")
     ("sample", "record only PCT% of acquisitions (0 < PCT <= 100); totals become estimates", cxxopts::value<std::string>(), "PCT")
-    ("kinds", "lock kinds to trace: any of mutex,rwlock,spin", cxxopts::value<std::string>()->default_value("mutex,rwlock,spin"), "LIST")
+    ("kinds", "lock kinds to trace: any of mutex,rwlock,spin,sem (POSIX semaphores, not in the "
+              "default), or all", cxxopts::value<std::string>()->default_value("mutex,rwlock,spin"), "LIST")
     ("per-thread", "also print wait and hold histograms per thread")
     ("json", "write the final report as JSON to FILE (- for stdout)", cxxopts::value<std::string>(), "FILE")
     ("folded", "write folded stacks weighted by wait or hold time: --folded wait|hold FILE|-", cxxopts::value<std::vector<std::string>>(), "METRIC FILE")
@@ -137,14 +138,16 @@ Options parse_options(int argc, char** argv) {
     if (*p < 0.01) throw UsageError("invalid --sample '" + text + "': below 0.01% is not supported");
     o.sample_percent = *p;
   }
-  o.mutex = o.rwlock = o.spin = false;
+  o.mutex = o.rwlock = o.spin = o.sem = false;
   std::string kinds = res["kinds"].as<std::string>();
   for (auto& k : split(kinds, ',')) {
     if (k == "mutex") o.mutex = true;
     else if (k == "rwlock") o.rwlock = true;
     else if (k == "spin" || k == "spinlock") { o.spin = true; o.spin_requested = res.count("kinds") > 0; }
-    else if (k.empty()) throw UsageError("invalid --kinds '" + kinds + "': an empty entry; expected mutex, rwlock or spin");
-    else throw UsageError("invalid --kinds entry '" + k + "': expected mutex, rwlock or spin");
+    else if (k == "sem" || k == "semaphore") o.sem = true;
+    else if (k == "all") o.mutex = o.rwlock = o.spin = o.sem = true;  // spin stays a warning if refused
+    else if (k.empty()) throw UsageError("invalid --kinds '" + kinds + "': an empty entry; expected mutex, rwlock, spin, sem or all");
+    else throw UsageError("invalid --kinds entry '" + k + "': expected mutex, rwlock, spin, sem or all");
   }
   o.per_thread = res.count("per-thread") > 0;
   std::string mode = res["mode"].as<std::string>();

@@ -29,6 +29,7 @@ struct Options {
   double sample_percent = 100;
   bool mutex = true, rwlock = true, spin = true;
   bool spin_requested = false;       // --kinds named spin explicitly
+  bool sem = false;                  // POSIX semaphores: only when --kinds names them
   bool per_thread = false;
   std::string json;                  // "" none, "-" stdout, else a file
   std::string folded;                // "" none

@@ -37,7 +37,9 @@ namespace {
 
 std::string dur(uint64_t ns) { return format_duration(double(ns)); }
 
-void add_totals(Json& o, const Totals& t) {
+// `sem`: the lock is a semaphore, whose rows also count handoffs and unreleased acquisitions
+// (fields other kinds do not have, so they are absent there).
+void add_totals(Json& o, const Totals& t, bool sem) {
   o["acquisitions"] = t.acquisitions;
   o["failed_trylocks"] = t.failed_trylocks;
   o["timeouts"] = t.timeouts;
@@ -51,6 +53,10 @@ void add_totals(Json& o, const Totals& t) {
   o["max_hold_ns"] = t.hold_max;
   o["cond_waits"] = t.cond_waits;
   o["cond_wait_ns"] = t.cond_wait_ns;
+  if (sem) {
+    o["handoffs"] = t.handoffs;
+    o["unreleased"] = t.unreleased;
+  }
 }
 
 }  // namespace
@@ -103,6 +109,9 @@ void write_text(std::ostream& os, const Report& r, const TextOptions& opt) {
         os << fmt::format("    {}  wait time {}  hold time {}  enter count {}", l->display_name(),
                           dur(s.totals.wait_ns), dur(s.totals.hold_ns), s.totals.acquisitions);
         if (s.totals.failed_trylocks) os << fmt::format("  failed trylocks {}", s.totals.failed_trylocks);
+        if (s.totals.timeouts) os << fmt::format("  timeouts {}", s.totals.timeouts);
+        if (s.totals.handoffs) os << fmt::format("  handoffs {}", s.totals.handoffs);
+        if (s.totals.unreleased) os << fmt::format("  unreleased {}", s.totals.unreleased);
         if (s.totals.cond_waits)
           os << fmt::format("  cond waits {} ({})", s.totals.cond_waits, dur(s.totals.cond_wait_ns));
         os << '\n';
@@ -147,7 +156,8 @@ Json report_json(const Report& r, size_t stack_depth) {
     add_lock_identity(lock, l.identity());
     lock["kind"] = kind_name(l.kind);
     lock["init_stack"] = cut_frames(l.init_frames, stack_depth);
-    add_totals(lock, l.totals);
+    bool sem = l.kind == LK_SEM;
+    add_totals(lock, l.totals, sem);
     if (l.kind == LK_RWLOCK) {
       lock["read_acquisitions"] = l.read_acquisitions;
       lock["write_acquisitions"] = l.write_acquisitions;
@@ -158,7 +168,7 @@ Json report_json(const Report& r, size_t stack_depth) {
     for (auto& t : l.threads) {
       Json thread;
       thread["tid"] = t.tid;
-      add_totals(thread, t.totals);
+      add_totals(thread, t.totals, sem);
       thread["wait_hist"] = t.wait_hist.to_json("us");
       thread["hold_hist"] = t.hold_hist.to_json("us");
       threads.push_back(std::move(thread));
@@ -168,7 +178,7 @@ Json report_json(const Report& r, size_t stack_depth) {
     for (auto& s : l.stacks) {
       Json stack;
       stack["frames"] = cut_frames(s.frames, stack_depth);
-      add_totals(stack, s.totals);
+      add_totals(stack, s.totals, sem);
       stacks.push_back(std::move(stack));
     }
     lock["stacks"] = std::move(stacks);

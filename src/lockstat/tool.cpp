@@ -73,6 +73,19 @@ const ProbeSpec kSpinProbes[] = {
     {"pthread_spin_init", "spin_init_enter", nullptr, false},
 };
 
+// POSIX semaphores (--kinds sem). Each function's two symbol versions share one address in glibc
+// 2.34 and later (sem_wait@GLIBC_2.2.5 and @@GLIBC_2.34): the Attacher probes each address once.
+// sem_clockwait is glibc 2.30 and later.
+const ProbeSpec kSemProbes[] = {
+    {"sem_wait", "sem_wait_enter", "sem_return", true},
+    {"sem_trywait", "sem_trywait_enter", "sem_return", true},
+    {"sem_timedwait", "sem_timedwait_enter", "sem_return", true},
+    {"sem_clockwait", "sem_timedwait_enter", "sem_return", false},
+    {"sem_post", "sem_post_enter", nullptr, true},
+    {"sem_init", "sem_init_enter", nullptr, true},
+};
+constexpr const char* kSemFutexTracepoint = "events/syscalls/sys_exit_futex/format";
+
 class Attacher {
  public:
   // `static_program`: the file is a statically linked executable, which holds only the pthread
@@ -121,6 +134,7 @@ class Tracer {
     hists_fd_ = s.map_fd("hists");
     inits_fd_ = s.map_fd("inits");
     drops_fd_ = s.map_fd("drops");
+    held_fd_ = s.map_fd("held");
     naming_.frames = [this](int32_t id, uint64_t caller) { return frames(id, caller); };
     naming_.data_symbol = [this](uint64_t a) { return sym_.data_symbol(a); };
     naming_.init_stack = [this](uint64_t a) -> std::optional<std::pair<std::vector<std::string>, uint32_t>> {
@@ -138,9 +152,13 @@ class Tracer {
   }
 
   // Reads the maps; in --reset mode drains them and keeps whole-run totals in user space.
-  Snapshot read() {
+  // `final_read`: tracing has ended, so what is still held will not be released while traced.
+  Snapshot read(bool final_read = false) {
     Snapshot s;
     s.stats = read_map<lk_stat_key, lk_stat_val>(stats_fd_, o_.reset);
+    if (final_read && o_.sem)  // semaphore acquisitions never posted back by their thread
+      for (auto& row : open_semaphore_rows(read_map<lk_held_key, lk_held>(held_fd_, false)))
+        s.stats.push_back(row);
     s.hists = read_map<lk_hist_key, uint64_t>(hists_fd_, o_.reset);
     for (auto& [k, v] : read_map<uint64_t, lk_init>(inits_fd_, false)) inits_[k] = v;
     if (o_.reset) merge_snapshot(total_, s);
@@ -200,7 +218,7 @@ class Tracer {
   std::set<std::string> lost_probes_;
   std::vector<std::string> warnings_;
   ProcessSymbolizer sym_;
-  int stats_fd_, hists_fd_, inits_fd_, drops_fd_;
+  int stats_fd_, hists_fd_, inits_fd_, drops_fd_, held_fd_;
   Naming naming_;
   InitLabels labels_;
   std::map<uint64_t, lk_init> inits_;
@@ -232,11 +250,15 @@ class LockstatTool : public Tool {
     r.command = o_.command;
     return r;
   }
+  void check_environment() override {
+    sem_futex_tp_ = o_.sem && tracefs_has(kSemFutexTracepoint);
+  }
+
   std::string bpf_text() const override { return probes::kLockstatBpf; }
   std::vector<std::string> bpf_defines(const Target* t) const override {
     std::vector<std::string> defines = {fmt::format("TARGET_PID={}", t->pid()),
                                         fmt::format("SAMPLE_PER_10K={}", int(o_.sample_percent * 100 + 0.5)),
-                                        };
+                                        fmt::format("LK_SEM_FUTEX_TP={}", sem_futex_tp_ ? 1 : 0)};
     for (auto& d : stack_map_defines(o_.stack_storage)) defines.push_back(d);
     for (auto& d : unwind_map_defines()) defines.push_back(d);
     append_map_sizes(defines, kMapSizes);
@@ -253,6 +275,7 @@ class LockstatTool : public Tool {
     attacher_ = std::make_unique<Attacher>(session, lib_, lib.static_program, t->pid());
     if (o_.mutex) attacher_->attach(kMutexProbes);
     if (o_.rwlock) attacher_->attach(kRwlockProbes);
+    if (o_.sem) attach_semaphores(session);
     if (o_.spin) {
       // x86-64 glibc's pthread_spin_lock begins with a locked decrement, an instruction the kernel
       // refuses to put a uprobe on: spin locks cannot be traced there. Say so, once.
@@ -270,6 +293,7 @@ class LockstatTool : public Tool {
     tracer_ = std::make_unique<Tracer>(o_, session, *t, attacher_->check(), *mappings_);
     tracer_->set_unwind(unwind_.get());
     if (!spin_warning_.empty()) tracer_->warn(spin_warning_);
+    if (!sem_warning_.empty()) tracer_->warn(sem_warning_);
     uint32_t zero = 0, one = 1;
     session.update("armed", zero, one);
     std::cerr << fmt::format("Tracing pid {} ({} probes on {}, {})... Ctrl+C to quit.\n", t->pid(),
@@ -303,7 +327,7 @@ class LockstatTool : public Tool {
   // while they are read), then the final report.
   void finish(Session&, const RunEnd& e) override {
     tracer_->refresh_maps();  // the last mappings, before any stack is named
-    Snapshot last = tracer_->read();
+    Snapshot last = tracer_->read(true);
     interval_no_++;
     print_text(last, e.stop_ns, true);
     Report whole = tracer_->report(tracer_->total(last), e.seconds());
@@ -322,6 +346,19 @@ class LockstatTool : public Tool {
   }
 
  private:
+  // The semaphore functions, and the futex exit that tells a timed wait's timeout from an
+  // interruption (both return -1; errno is out of BPF's reach).
+  void attach_semaphores(Session& session) {
+    if (sem_futex_tp_) {
+      session.attach_tracepoint("syscalls:sys_exit_futex", "sem_futex_exit");
+    } else {
+      sem_warning_ = "this kernel has no syscalls:sys_exit_futex tracepoint: a sem_timedwait or sem_clockwait "
+                     "that fails is counted in errors, as timeouts cannot be told from interruptions";
+      std::cerr << "lockstat: warning: " << sem_warning_ << '\n';
+    }
+    attacher_->attach(kSemProbes);
+  }
+
   void print_text(const Snapshot& snap, uint64_t now, bool final_report) {
     double secs = double(now - (o_.reset ? interval_start_ : start_ns_)) / 1e9;
     Report r = tracer_->report(snap, secs);
@@ -338,7 +375,8 @@ class LockstatTool : public Tool {
   bool text_to_stdout_ = true;
   TextOptions topt_;
   std::string lib_;
-  std::string spin_warning_;
+  std::string spin_warning_, sem_warning_;
+  bool sem_futex_tp_ = false;
   std::unique_ptr<Attacher> attacher_;
   std::unique_ptr<TargetMappings> mappings_;
   std::unique_ptr<Tracer> tracer_;

@@ -187,6 +187,59 @@ TEST_CASE("merging snapshots adds sums and combines extremes") {
   CHECK(total.stats[0].second.hold_max == 900);
 }
 
+TEST_CASE("semaphore handoffs and unreleased acquisitions roll up and merge") {
+  Snapshot s;
+  lk_stat_val post{};
+  post.wait_min = post.hold_min = UINT64_MAX;
+  post.handoffs = 4;
+  lk_stat_val take = val(4, 400, 200, 0, 0);
+  take.holds = 0;
+  take.unreleased = 3;
+  s.stats.push_back({key(0xD, 1, 7, LK_SEM), post});
+  s.stats.push_back({key(0xD, 2, 8, LK_SEM), take});
+  Snapshot total;
+  merge_snapshot(total, s);
+  merge_snapshot(total, s);
+  InitLabels labels;
+  Report r = build_report(total, naming(), labels, 100);
+  const LockStats& l = find(r, 0xD);
+  CHECK(std::string(kind_name(l.kind)) == "semaphore");
+  CHECK(l.totals.handoffs == 8);
+  CHECK(l.totals.unreleased == 6);
+  CHECK(l.totals.acquisitions == 8);
+  REQUIRE(l.threads.size() == 2);
+  CHECK(l.threads[0].totals.handoffs == 8);
+  CHECK(l.threads[1].totals.unreleased == 6);
+  Report sampled = build_report(s, naming(), labels, 50);
+  CHECK(find(sampled, 0xD).totals.unreleased == 6);
+}
+
+TEST_CASE("semaphore acquisitions open at the end become unreleased rows, other kinds none") {
+  std::vector<std::pair<lk_held_key, lk_held>> held;
+  lk_held h{};
+  h.acquired = 5;
+  h.caller = 0x1234;
+  h.stackid = 9;
+  h.kind = LK_SEM;
+  h.depth = 1;
+  held.push_back({lk_held_key{0xE, 7, 0}, h});
+  h.kind = LK_MUTEX;
+  held.push_back({lk_held_key{0xF, 7, 0}, h});
+  auto rows = open_semaphore_rows(held);
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0].first.lock == 0xE);
+  CHECK(rows[0].first.tid == 7);
+  CHECK(rows[0].first.stackid == 9);
+  CHECK(rows[0].first.caller == 0x1234);
+  CHECK(rows[0].second.unreleased == 1);
+  CHECK(rows[0].second.acquisitions == 0);
+  Snapshot s;
+  s.stats = rows;
+  InitLabels labels;
+  Report r = build_report(s, naming(), labels, 100);
+  CHECK(find(r, 0xE).totals.min_wait() == 0);
+}
+
 TEST_CASE("sort keys parse from their names only") {
   CHECK(parse_sort_key("avg_wait") == SortKey::AvgWait);
   CHECK_FALSE(parse_sort_key("bogus").has_value());

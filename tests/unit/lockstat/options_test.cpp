@@ -44,7 +44,7 @@ TEST_CASE("invalid values are usage errors") {
   CHECK_THROWS_AS(parse({"-p", "1", "-s", "bogus"}), UsageError);
   CHECK_THROWS_AS(parse({"-p", "1", "--sample", "0"}), UsageError);
   CHECK_THROWS_AS(parse({"-p", "1", "--sample", "101"}), UsageError);
-  CHECK_THROWS_AS(parse({"-p", "1", "--kinds", "mutex,semaphore"}), UsageError);
+  CHECK_THROWS_AS(parse({"-p", "1", "--kinds", "mutex,condvar"}), UsageError);
   CHECK_THROWS_AS(parse({"-p", "1", "-i", "0"}), UsageError);
   CHECK_THROWS_AS(parse({"-p", "1", "-m", "-1"}), UsageError);
   CHECK_THROWS_AS(parse({"-p", "1", "0"}), UsageError);
@@ -74,6 +74,24 @@ TEST_CASE("kinds select the lock families") {
   CHECK_FALSE(o.mutex);
   CHECK(o.rwlock);
   CHECK_FALSE(o.spin);
+  CHECK_FALSE(o.sem);
+}
+
+TEST_CASE("semaphores are traced only when kinds names them") {
+  Options d = parse({"-p", "1"});
+  CHECK(d.mutex);
+  CHECK(d.rwlock);
+  CHECK(d.spin);
+  CHECK_FALSE(d.sem);
+  Options s = parse({"-p", "1", "--kinds", "sem"});
+  CHECK(s.sem);
+  CHECK_FALSE(s.mutex);
+  CHECK(parse({"-p", "1", "--kinds", "mutex,semaphore"}).sem);
+  Options a = parse({"-p", "1", "--kinds", "all"});
+  CHECK((a.mutex && a.rwlock && a.spin && a.sem));
+  CHECK_FALSE(a.spin_requested);  // an untraceable spin lock stays a warning with "all"
+  CHECK_THAT(usage_message({"-p", "1", "--kinds", "sems"}),
+             Contains("invalid --kinds entry 'sems'") && Contains("sem or all"));
 }
 
 TEST_CASE("a folded metric followed by an option is a missing file") {

@@ -80,6 +80,37 @@ TEST_CASE("json rwlocks carry their read and write acquisitions") {
   CHECK_FALSE(json_of(sample_report(), 0)["locks"][0].contains("read_acquisitions"));
 }
 
+TEST_CASE("json semaphores carry handoffs and unreleased acquisitions, other kinds not") {
+  Report r = sample_report();
+  r.locks[0].kind = LK_SEM;
+  r.locks[0].totals.handoffs = 5;
+  r.locks[0].totals.unreleased = 2;
+  r.locks[0].threads[0].totals.handoffs = 5;
+  r.locks[0].stacks[0].totals.unreleased = 2;
+  auto lock = json_of(r, 0)["locks"][0];
+  CHECK(lock["kind"] == "semaphore");
+  CHECK(lock["handoffs"] == 5);
+  CHECK(lock["unreleased"] == 2);
+  CHECK(lock["threads"][0]["handoffs"] == 5);
+  CHECK(lock["stacks"][0]["unreleased"] == 2);
+  auto mutex = json_of(sample_report(), 0)["locks"][0];
+  CHECK_FALSE(mutex.contains("handoffs"));
+  CHECK_FALSE(mutex["threads"][0].contains("unreleased"));
+}
+
+TEST_CASE("text per-thread lines show semaphore timeouts, handoffs and unreleased acquisitions") {
+  Report r = sample_report();
+  r.locks[0].kind = LK_SEM;
+  auto& st = r.locks[0].threads[0].stacks[0].totals;
+  st.timeouts = 1;
+  st.handoffs = 2;
+  st.unreleased = 3;
+  std::ostringstream os;
+  write_text(os, r, TextOptions());
+  CHECK(os.str().find("enter count 3  timeouts 1  handoffs 2  unreleased 3\n") != std::string::npos);
+  CHECK(os.str().find("semaphore") != std::string::npos);
+}
+
 TEST_CASE("stack depth cuts frames in json") {
   auto j = json_of(sample_report(), 1);
   CHECK_JSON_EQ(j["locks"][0]["stacks"][0]["frames"], R"(["pthread_mutex_lock+0x0 [libc.so.6]"])"_json);
