@@ -30,6 +30,18 @@ LK_INLINE __u32 lk_log2_slot(__u64 v) {
  * program returns non-zero: returning 0 would blind every other tracer of that event while we run. */
 #define LK_TP_PASS_ON 1
 
+/* Counters of the process-tree maps (lk_tree_counts, see "Process trees" below). */
+enum lk_tree_count {
+  LK_TREE_ADDED = 0,  /* processes added to the tree */
+  LK_TREE_FULL,       /* forks not followed: lk_tree was full */
+  LK_TREE_COUNTS
+};
+/* A process of the tree stopped before its first instruction (lk_tree_stops, with TREE_STOP). */
+struct lk_tree_stop {
+  __u32 parent; /* the process it was forked by; 0 at an exec */
+  __u32 exec;   /* 1: stopped at an exec (a new program), 0: at its fork */
+};
+
 /* ---- Stacks (shared by the BPF side and the C++ reader) ----
  *
  * Stacks are stored in a hash map, `stacks`, keyed by a 31-bit stack id derived from a 64-bit hash
@@ -353,11 +365,29 @@ LK_INLINE __u64 lk_syscall_sp_word(void) {
   return word;
 }
 
+/* Process trees, with -DTRACE_TREE=1 (and TARGET_PID, the tree's root): `lk_tree` holds every other
+ * process of the tree, tgid -> the tgid of the process that forked it (0 once it has executed a
+ * program of its own). lk_tree_fork (on sched:sched_process_fork, in the parent) adds each process a
+ * traced process forks (fork, vfork, clone without CLONE_THREAD); lk_tree_free (on
+ * sched:sched_process_free) removes a task's entry once it is freed, after its last thread (a
+ * group's leader is freed last: its pid is not reused before); lk_tree_exec (on
+ * sched:sched_process_exec) marks a process that executed a program. Counters in `lk_tree_counts`
+ * (enum lk_tree_count, above). User space attaches the three (core/tree.h). */
+#ifdef TRACE_TREE
+#ifndef MAX_TREE
+#define MAX_TREE 16384
+#endif
+BPF_HASH(lk_tree, __u32, __u32, MAX_TREE);
+BPF_ARRAY(lk_tree_counts, __u64, LK_TREE_COUNTS);
+#endif
+
 /* Target filter, from -D defines: 1 when the thread `pid_tgid` (bpf_get_current_pid_tgid()) is to
  * be traced.
- *   TARGET_PID  only this process (tgid); 0 = every process. Without it there is no lk_traced().
+ *   TARGET_PID  only this process (tgid), and with TRACE_TREE the processes in lk_tree; 0 = every
+ *               process. Without it there is no lk_traced().
  *   TARGET_TID  only this thread; 0 or not defined = every thread.
- *   SELF_PID    never this process (the tool itself); not defined = no process left out. */
+ *   SELF_PID    never this process (the tool itself); not defined = no process left out.
+ * The target itself is one comparison with a constant; only other processes look in lk_tree. */
 #ifdef TARGET_PID
 #ifndef TARGET_TID
 #define TARGET_TID 0
@@ -369,12 +399,124 @@ LK_INLINE int lk_traced(__u64 pid_tgid) {
   if (pid == SELF_PID)
     return 0;
 #endif
-  if (TARGET_PID != 0 && pid != TARGET_PID)
+  if (TARGET_PID != 0 && pid != TARGET_PID) {
+#ifdef TRACE_TREE
+    return TARGET_TID == 0 && lk_tree.lookup(&pid) != 0;
+#else
     return 0;
+#endif
+  }
   if (TARGET_TID != 0 && (__u32)pid_tgid != TARGET_TID)
     return 0;
   return 1;
 }
+
+#ifdef TRACE_TREE
+#define LK_CLONE_VM 0x100
+#define LK_CLONE_THREAD 0x10000
+
+/* The clone flags of the fork-like system call the current task is in (fork, vfork, clone, clone3:
+ * x86-64 numbers), read from its saved user registers; ~0 when it is in none of them (a task the
+ * kernel starts from another call, such as an io_uring worker, which is a thread). */
+LK_INLINE __u64 lk_clone_flags(void) {
+  __u64 regs = bpf_task_pt_regs(bpf_get_current_task_btf());
+  if (regs == 0)
+    return ~0ULL;
+  __u64 nr = 0, di = 0, flags = 0;
+  bpf_probe_read_kernel(&nr, 8, (void *)(regs + __builtin_offsetof(struct pt_regs, orig_ax)));
+  bpf_probe_read_kernel(&di, 8, (void *)(regs + __builtin_offsetof(struct pt_regs, di)));
+  switch (nr) {
+  case 57: /* fork */
+    return 0;
+  case 58: /* vfork */
+    return LK_CLONE_VM | 0x4000 /* CLONE_VFORK */;
+  case 56: /* clone(flags, ...) */
+    return di;
+  case 435: /* clone3(struct clone_args *): flags first */
+    if (bpf_probe_read_user(&flags, 8, (void *)di) != 0)
+      return ~0ULL;
+    return flags;
+  }
+  return ~0ULL;
+}
+
+int lk_tree_fork(struct tracepoint__sched__sched_process_fork *args) {
+  __u64 id = bpf_get_current_pid_tgid();
+  if (!lk_traced(id))
+    return LK_TP_PASS_ON;
+  if (lk_clone_flags() & LK_CLONE_THREAD)
+    return LK_TP_PASS_ON; /* a thread of the same process (or not a fork at all) */
+  __u32 child = args->child_pid, parent = id >> 32;
+  if (lk_tree.update(&child, &parent) != 0)
+    lk_tree_counts.atomic_increment(LK_TREE_FULL);
+  else
+    lk_tree_counts.atomic_increment(LK_TREE_ADDED);
+  return LK_TP_PASS_ON;
+}
+
+#ifdef TREE_STOP
+/* Probes that are bound to one process (uprobes: each process of the tree has its own), with
+ * -DTREE_STOP=1: a new process of the tree stops itself before its first instruction, so that user
+ * space can attach its probes first. It sends itself SIGSTOP from a program that runs in its own
+ * context before it returns to user space (the exit of its fork-like system call, or its exec);
+ * the signal is taken before any instruction of its own. Its pid goes to `lk_tree_stops` (pid ->
+ * struct lk_tree_stop) and, as a wake-up, to the ring buffer `lk_tree_events`; user space attaches,
+ * deletes the entry and sends SIGCONT (core/tree.h, which also makes sure a stopped process is
+ * continued if the tool dies). */
+BPF_HASH(lk_tree_stops, __u32, struct lk_tree_stop, MAX_TREE);
+BPF_RINGBUF_OUTPUT(lk_tree_events, 8);
+
+LK_INLINE void lk_tree_stop_self(__u32 pid, __u32 parent, __u32 exec) {
+  struct lk_tree_stop st = {};
+  st.parent = parent;
+  st.exec = exec;
+  if (lk_tree_stops.update(&pid, &st) != 0) {
+    lk_tree_counts.atomic_increment(LK_TREE_FULL);
+    return;
+  }
+  bpf_send_signal(19 /* SIGSTOP */);
+  lk_tree_events.ringbuf_output(&pid, sizeof(pid), 0);
+}
+
+/* At the exit of fork, vfork, clone and clone3, in the new task (its return value is 0): a new
+ * process of the tree with an address space of its own stops. A thread belongs to a process that
+ * has its probes; a child that shares its parent's memory (vfork, CLONE_VM) runs its parent's
+ * breakpoints until it executes a program, where it stops. */
+int lk_tree_child(struct tracepoint__syscalls__sys_exit_fork *args) {
+  if (args->ret != 0)
+    return LK_TP_PASS_ON;
+  __u64 id = bpf_get_current_pid_tgid();
+  __u32 pid = id >> 32;
+  if ((__u32)id != pid)
+    return LK_TP_PASS_ON; /* a new thread */
+  __u32 *parent = lk_tree.lookup(&pid);
+  if (!parent)
+    return LK_TP_PASS_ON;
+  if (lk_clone_flags() & (LK_CLONE_VM | LK_CLONE_THREAD))
+    return LK_TP_PASS_ON;
+  lk_tree_stop_self(pid, *parent, 0);
+  return LK_TP_PASS_ON;
+}
+#endif /* TREE_STOP */
+
+int lk_tree_exec(struct tracepoint__sched__sched_process_exec *args) {
+  __u32 pid = bpf_get_current_pid_tgid() >> 32;
+  __u32 *parent = lk_tree.lookup(&pid);
+  if (!parent)
+    return LK_TP_PASS_ON;
+  *parent = 0; /* an address space of its own from now on */
+#ifdef TREE_STOP
+  lk_tree_stop_self(pid, 0, 1); /* a new program: maybe another pthread library to probe */
+#endif
+  return LK_TP_PASS_ON;
+}
+
+int lk_tree_free(struct tracepoint__sched__sched_process_free *args) {
+  __u32 pid = args->pid;
+  lk_tree.delete(&pid);
+  return LK_TP_PASS_ON;
+}
+#endif /* TRACE_TREE */
 #endif /* TARGET_PID */
 #endif /* !__cplusplus */
 

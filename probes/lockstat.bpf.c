@@ -135,6 +135,7 @@ int lock_return(struct pt_regs *ctx) {
   u64 wait = now - p.ts;
 
   struct lk_stat_key k = {};
+  k.pid = bpf_get_current_pid_tgid() >> 32;
   k.lock = p.lock;
   k.caller = p.caller;
   k.tid = tid;
@@ -207,6 +208,7 @@ int unlock_enter(struct pt_regs *ctx) {
   u64 elapsed = now - h->acquired;
   u64 hold = elapsed > h->paused_ns ? elapsed - h->paused_ns : 0;
   struct lk_stat_key k = {};
+  k.pid = bpf_get_current_pid_tgid() >> 32;
   k.lock = hk.lock;
   k.caller = h->caller;
   k.tid = hk.tid;
@@ -263,6 +265,7 @@ int cond_wait_return(struct pt_regs *ctx) {
   h->paused_ns += paused;
   h->pause_start = 0;
   struct lk_stat_key k = {};
+  k.pid = bpf_get_current_pid_tgid() >> 32;
   k.lock = hk.lock;
   k.caller = h->caller;
   k.tid = tid;
@@ -298,6 +301,7 @@ BPF_HASH(sem_inits, u64, u64, MAX_LOCKS); /* semaphore -> time of its last sem_i
 
 static __always_inline struct lk_stat_val *held_row(struct lk_held *h, u64 lock, u32 tid) {
   struct lk_stat_key k = {};
+  k.pid = bpf_get_current_pid_tgid() >> 32;
   k.lock = lock;
   k.caller = h->caller;
   k.tid = tid;
@@ -355,6 +359,7 @@ int sem_return(struct pt_regs *ctx) {
   int rc = (int)PT_REGS_RC(ctx);
   u64 wait = now - p.ts;
   struct lk_stat_key k = {};
+  k.pid = bpf_get_current_pid_tgid() >> 32;
   k.lock = p.lock;
   k.caller = p.caller;
   k.tid = tid;
@@ -445,6 +450,7 @@ int sem_post_enter(struct pt_regs *ctx) {
   if (SAMPLE_PER_10K < 10000)
     return 0;
   struct lk_stat_key k = {};
+  k.pid = bpf_get_current_pid_tgid() >> 32;
   k.lock = hk.lock;
   k.caller = entry_caller(ctx);
   k.tid = hk.tid;

@@ -32,6 +32,8 @@ struct lk_stat_key {
   __s32 stackid;  /* user stack at the lock call; negative when lost */
   __u32 kind;
   __u32 mode;
+  __u32 pid;      /* the process (a process tree has several; a lock address is per process) */
+  __u32 pad;
 };
 
 struct lk_stat_val {

@@ -215,6 +215,20 @@ void add_target_options(cxxopts::Options& spec, const std::string& pid_help, con
   if (!tid_help.empty()) spec.add_options()("t,tid", tid_help, cxxopts::value<std::string>(), "TID");
 }
 
+void add_follow_forks_option(cxxopts::Options& spec) {
+  spec.add_options()("follow-forks",
+                     "with -p PID, also trace every process PID forks from now on (and theirs); a command "
+                     "after -- is always traced with every process it starts");
+}
+
+bool follow_forks_option(const cxxopts::ParseResult& res, pid_t pid, pid_t tid, bool command) {
+  bool given = res.count("follow-forks") > 0;
+  if (given && tid) throw UsageError("--follow-forks follows processes, not one thread: give -p PID without -t");
+  if (given && !pid && !command)
+    throw UsageError("--follow-forks needs -p PID (without a target every process is traced already)");
+  return command || given;
+}
+
 void add_stack_storage_option(cxxopts::Options& spec, const std::string& help, size_t default_n) {
   spec.add_options()("stack-storage-size", help, cxxopts::value<std::string>()->default_value(std::to_string(default_n)), "N");
 }

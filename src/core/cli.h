@@ -71,6 +71,13 @@ std::vector<std::string> debug_dirs_option(const cxxopts::ParseResult& res);
 // 0 (until stopped) when not given.
 double duration_positional(const cxxopts::ParseResult& res);
 
+// --follow-forks: with -p PID, also trace the processes PID forks from then on (a command given
+// after -- is always followed with every process it starts).
+void add_follow_forks_option(cxxopts::Options& spec);
+// Whether the run follows the target's process tree: always for a command, with --follow-forks for
+// -p PID. --follow-forks without -p (nor a command) or with -t is a usage error.
+bool follow_forks_option(const cxxopts::ParseResult& res, pid_t pid, pid_t tid, bool command);
+
 // --pprof FILE: the run's final report as a gzipped pprof profile (core/pprof.h), "-" for stdout.
 void add_pprof_option(cxxopts::Options& spec);
 // "" when not given; an empty name is a usage error.

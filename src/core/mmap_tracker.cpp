@@ -16,6 +16,7 @@
 
 #include "core/process.h"
 #include "core/symbolizer.h"
+#include "core/tree.h"
 #include "core/util.h"
 
 namespace lockkit {
@@ -284,12 +285,35 @@ TargetMappings::TargetMappings(std::string tool, pid_t pid, MmapTracker::Start s
 }
 
 void TargetMappings::on_mmap(const MmapRecord& m, ProcessSymbolizer& sym) {
-  if (m.pid != uint32_t(pid_) || !(m.prot & 0x4 /* PROT_EXEC */)) return;
+  if (!(m.prot & 0x4 /* PROT_EXEC */)) return;
   if (m.filename.empty() || m.filename[0] != '/') return;  // [vdso], //anon, memfd:...
   if (auto mod = module_from_mapping(chroot_ + m.filename, m.addr, m.pgoff, open_root_)) sym.add_modules({*mod});
 }
 
+void TargetMappings::on_fork(const TaskRecord& t, const std::function<ProcessSymbolizer*(pid_t)>& symbolizer_of) {
+  // A new thread is a FORK within its own thread group.
+  if (!t.fork || t.pid == t.ppid) return;
+  if (tree_ && tree_->contains(pid_t(t.ppid))) {
+    // Followed: the child maps what its parent mapped (no record says so) until it maps more.
+    tree_->note(pid_t(t.pid), pid_t(t.ppid));
+    ProcessSymbolizer* parent = symbolizer_of(pid_t(t.ppid));
+    ProcessSymbolizer* child = symbolizer_of(pid_t(t.pid));
+    if (parent && child && parent != child) child->inherit(*parent);
+    return;
+  }
+  // Only the target's own forks are said (a child's forks are no news once the child is named).
+  if (tree_ || t.ppid != uint32_t(pid_) || !children_.insert(t.pid).second) return;
+  std::string w = fmt::format("pid {} forked {} (not traced: without --follow-forks child processes are not followed)",
+                              t.ppid, t.pid);
+  std::cerr << tool_ << ": " << w << '\n';
+  warnings_.push_back(std::move(w));
+}
+
 void TargetMappings::poll(ProcessSymbolizer& sym) {
+  poll([&](pid_t pid) { return pid == pid_ ? &sym : nullptr; });
+}
+
+void TargetMappings::poll(const std::function<ProcessSymbolizer*(pid_t)>& symbolizer_of) {
   if (!tracker_) return;
   if (process_exists(pid_)) {
     // The kernel names a mapped file from the mapping process' root; /proc/PID/maps from ours.
@@ -299,13 +323,11 @@ void TargetMappings::poll(ProcessSymbolizer& sym) {
   }
   for (auto& rec : tracker_->read()) {
     if (auto* m = std::get_if<MmapRecord>(&rec.what)) {
-      on_mmap(*m, sym);
+      bool ours = m->pid == uint32_t(pid_) || (tree_ && tree_->contains(pid_t(m->pid)));
+      if (ours)
+        if (ProcessSymbolizer* sym = symbolizer_of(pid_t(m->pid))) on_mmap(*m, *sym);
     } else if (auto* t = std::get_if<TaskRecord>(&rec.what)) {
-      // A new thread is a FORK within its own thread group; a child process is not followed.
-      if (!t->fork || t->pid == t->ppid || !children_.insert(t->pid).second) continue;
-      std::string w = fmt::format("pid {} forked {} (not traced: child processes are not followed)", t->ppid, t->pid);
-      std::cerr << tool_ << ": " << w << '\n';
-      warnings_.push_back(std::move(w));
+      on_fork(*t, symbolizer_of);
     } else if (auto* l = std::get_if<LostRecord>(&rec.what)) {
       lost_ += l->lost;
     }

@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
@@ -22,6 +23,7 @@
 namespace lockkit {
 
 class ProcessSymbolizer;
+class ProcessTree;
 
 // PERF_RECORD_MMAP2 (and MMAP, which has no device, inode or protection).
 struct MmapRecord {
@@ -102,8 +104,9 @@ class MmapTracker {
 std::vector<int> parse_cpu_list(const std::string& text);
 
 // What a tool does with the records of its target: executable file mappings become modules of the
-// target's ProcessSymbolizer, a forked child (which no tool follows) is said once on stderr and kept
-// as a warning, lost records are counted. Without perf events it says so once and does nothing (the
+// target's ProcessSymbolizer, a forked child is said once on stderr and kept as a warning (unless the
+// run follows the target's process tree: then the child is noted in the tree and its symbolizer
+// starts with its parent's modules), lost records are counted. Without perf events it says so once and does nothing (the
 // maps snapshots still work).
 class TargetMappings {
  public:
@@ -111,6 +114,11 @@ class TargetMappings {
   TargetMappings(std::string tool, pid_t pid, MmapTracker::Start start);
   // Drains the rings. Mappings of the target go to `sym` (its pid must be the target's).
   void poll(ProcessSymbolizer& sym);
+  // Follows the processes of `tree` (which outlives this): their forks are noted in it, not said.
+  void follow(ProcessTree* tree) { tree_ = tree; }
+  // Drains the rings. Mappings of the target and of the processes of the tree go to the
+  // symbolizer `symbolizer_of(pid)` returns (null: none).
+  void poll(const std::function<ProcessSymbolizer*(pid_t)>& symbolizer_of);
   // The forks seen and the records lost, as report diagnostics.
   void add_to(Diagnostics& d) const;
   bool active() const { return tracker_ != nullptr; }
@@ -119,8 +127,10 @@ class TargetMappings {
 
  private:
   void on_mmap(const MmapRecord& m, ProcessSymbolizer& sym);
+  void on_fork(const TaskRecord& t, const std::function<ProcessSymbolizer*(pid_t)>& symbolizer_of);
   std::string tool_;
   pid_t pid_;
+  ProcessTree* tree_ = nullptr;
   std::unique_ptr<MmapTracker> tracker_;
   std::set<uint32_t> children_;
   std::vector<std::string> warnings_;

@@ -271,16 +271,17 @@ bool Target::running_program() const {
   return released_ && exe == exe_;
 }
 
-Wake wait_until(uint64_t deadline_ns, StopSignals& sig, Target* target) {
+Wake wait_until(uint64_t deadline_ns, StopSignals& sig, Target* target, int ready_fd) {
   for (;;) {
     if (target && target->exited()) return Wake::TargetExit;
     uint64_t now = monotonic_ns();
     if (now >= deadline_ns) return Wake::Timeout;
     uint64_t left_ms = (deadline_ns - now + 999999) / 1000000;
-    pollfd fds[2] = {{sig.fd(), POLLIN, 0}, {target ? target->pidfd() : -1, POLLIN, 0}};
-    int r = poll(fds, 2, int(std::min<uint64_t>(left_ms, 1000)));
+    pollfd fds[3] = {{sig.fd(), POLLIN, 0}, {target ? target->pidfd() : -1, POLLIN, 0}, {ready_fd, POLLIN, 0}};
+    int r = poll(fds, 3, int(std::min<uint64_t>(left_ms, 1000)));
     if (r < 0 && errno != EINTR) throw ToolError("poll: " + errno_text(errno));
     if (r > 0 && (fds[0].revents & POLLIN) && sig.take() != 0) return Wake::Signal;
+    if (r > 0 && (fds[2].revents & POLLIN)) return Wake::Ready;
   }
 }
 

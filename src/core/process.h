@@ -69,10 +69,11 @@ class Target {
   std::optional<int> status_;
 };
 
-enum class Wake { Timeout, Signal, TargetExit };
+enum class Wake { Timeout, Signal, TargetExit, Ready };
 
-// Waits until `deadline_ns` (monotonic), a stop signal, or the target's exit.
-Wake wait_until(uint64_t deadline_ns, StopSignals& sig, Target* target);
+// Waits until `deadline_ns` (monotonic), a stop signal, the target's exit, or (Ready) `ready_fd`
+// becoming readable (-1: none).
+Wake wait_until(uint64_t deadline_ns, StopSignals& sig, Target* target, int ready_fd = -1);
 
 // Resolves a command name through PATH as execvp would. Throws UsageError when not found.
 std::string resolve_command(const std::string& name);

@@ -34,14 +34,19 @@ RunEnd wait_loop(Tool& tool, StopSignals& signals, Target* target) {
   uint64_t interval = tool.interval_ns();
   uint64_t next_interval = interval ? e.start_ns + interval : UINT64_MAX;
   uint64_t tick = std::max<uint64_t>(tool.tick_ns(), 1000000ull);
+  bool target_gone = false;  // the target exited; processes of its tree still run
   for (;;) {
     uint64_t deadline = std::min<uint64_t>({next_interval, end, monotonic_ns() + tick});
-    Wake w = wait_until(deadline, signals, target);
+    Wake w = wait_until(deadline, signals, target_gone ? nullptr : target, tool.ready_fd());
     uint64_t now = monotonic_ns();
     tool.tick(now);
     e.stop_ns = now;
     if (w == Wake::Signal) { e.reason = RunEnd::Signal; break; }
-    if (w == Wake::TargetExit) { e.reason = RunEnd::TargetExit; break; }
+    if (w == Wake::TargetExit || target_gone) {
+      // A tree outlives its root (a daemon, a shell's background job): trace it to its end.
+      target_gone = true;
+      if (!tool.tree_alive()) { e.reason = RunEnd::TargetExit; break; }
+    }
     if (now >= end) { e.reason = RunEnd::Duration; break; }
     if (now >= next_interval) {
       tool.interval(now);

@@ -68,6 +68,12 @@ class Tool {
   virtual uint64_t tick_ns() const { return 200000000ull; }
   // Called after every wake while tracing (refresh symbol snapshots, drain buffers...).
   virtual void tick(uint64_t now_ns) {}
+  // Whether processes of the target's tree still run (then the run goes on after the target's own
+  // exit, until they have all exited too).
+  virtual bool tree_alive() { return false; }
+  // A descriptor that wakes the loop (and ticks the tool) as soon as it is readable, e.g. a
+  // process of the tree that waits for its probes; -1: none.
+  virtual int ready_fd() const { return -1; }
   // Called at every interval while tracing.
   virtual void interval(uint64_t now_ns) {}
   // The loop ended, probes still attached (last checks that need them).

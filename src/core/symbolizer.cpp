@@ -122,6 +122,13 @@ void ProcessSymbolizer::add_modules(const std::vector<MappedModule>& mods) {
   }
 }
 
+void ProcessSymbolizer::inherit(const ProcessSymbolizer& parent) {
+  std::vector<MappedModule> mods;
+  for (auto& m : parent.modules_) mods.push_back(*m);  // newest first, as add_modules takes them
+  add_modules(mods);
+  exec_ranges_.insert(parent.exec_ranges_.begin(), parent.exec_ranges_.end());
+}
+
 const std::shared_ptr<const MappedModule>* ProcessSymbolizer::module_for(uint64_t addr) const {
   for (auto& m : modules_)
     if (addr >= m->lo && addr < m->hi) return &m;

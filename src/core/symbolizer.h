@@ -89,6 +89,9 @@ class ProcessSymbolizer {
   // Re-reads /proc/PID/maps while the process lives; returns false once it is gone.
   bool refresh();
   void add_modules(const std::vector<MappedModule>& mods);
+  // A forked child: the modules its parent maps, which the child maps too from its first
+  // instruction (the kernel reports no mapping for what a fork copies).
+  void inherit(const ProcessSymbolizer& parent);
   Frame resolve(uint64_t addr) const;
   // A user stack, leaf first. Every frame but the leaf is a return address, which points after the
   // call: it is resolved at addr-1, so a call that ends a function still names that function.

@@ -487,18 +487,22 @@ void UnwindTables::add(pid_t pid, const MappedModule& m) {
 
 namespace lockkit {
 
-std::unique_ptr<UnwindTables> prepare_unwind_tables(Session& s, const std::string& exe, const std::string& lib) {
-  auto tables = std::make_unique<UnwindTables>(s);
+void prepare_program(UnwindTables& tables, const std::string& exe, const std::string& lib) {
   std::vector<std::string> files = startup_modules(exe);
   files.push_back(lib);
   for (const std::string& path : files) {
     try {
       auto elf = ElfFile::open_cached(path);
-      tables->prepare(elf->path(), elf->build_id(), elf->debug_file());
+      tables.prepare(elf->path(), elf->build_id(), elf->debug_file());
     } catch (const ToolError&) {
       // not readable here: the mapping records name what the process runs
     }
   }
+}
+
+std::unique_ptr<UnwindTables> prepare_unwind_tables(Session& s, const std::string& exe, const std::string& lib) {
+  auto tables = std::make_unique<UnwindTables>(s);
+  prepare_program(*tables, exe, lib);
   return tables;
 }
 

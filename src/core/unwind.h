@@ -45,6 +45,9 @@ std::vector<std::string> startup_modules(const std::string& exe);
 // library) loaded already: for a command not yet started, only where they get mapped is left for
 // when its mappings are seen.
 std::unique_ptr<UnwindTables> prepare_unwind_tables(Session& s, const std::string& exe, const std::string& lib);
+// The same for one more program (a process of the tree that executed `exe`): its rows are loaded
+// before it runs.
+void prepare_program(UnwindTables& tables, const std::string& exe, const std::string& lib);
 
 // For a command just released: until its mappings reach the unwind maps its stacks are walked by
 // frame pointer, and it maps its libraries within a millisecond or so and may lock right after.

@@ -92,6 +92,7 @@ struct ContentionLock {
 
 struct ContentionReport {
   int pid = 0;
+  std::vector<uint32_t> pids;  // the processes traced: the target and its tree, ascending
   double duration_s = 0;
   std::vector<ContentionLock> locks;
   Diagnostics diag;

@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <functional>
+
 #include "core/output.h"
 #include "core/report.h"
 #include "core/util.h"
@@ -14,6 +17,19 @@ namespace {
 std::string dur(uint64_t ns) { return format_duration(double(ns)); }
 double avg(uint64_t total, uint64_t n) { return n ? double(total) / double(n) : 0; }
 
+// The locks grouped by process, processes in the order their first lock comes, each one's locks
+// in their order.
+std::vector<std::reference_wrapper<const ContentionLock>> by_process(const std::vector<ContentionLock>& locks) {
+  std::vector<uint32_t> order;
+  for (auto& l : locks)
+    if (std::find(order.begin(), order.end(), l.pid) == order.end()) order.push_back(l.pid);
+  std::vector<std::reference_wrapper<const ContentionLock>> out;
+  for (uint32_t pid : order)
+    for (auto& l : locks)
+      if (l.pid == pid) out.push_back(std::cref(l));
+  return out;
+}
+
 }  // namespace
 
 void write_contention_text(std::ostream& os, const ContentionReport& r, const ContentionTextOptions& opt) {
@@ -24,15 +40,23 @@ void write_contention_text(std::ostream& os, const ContentionReport& r, const Co
     os << "No contended waits recorded.\n\n";
     return;
   }
-  os << fmt::format("Most contended locks (by {}):\n", opt.sort_name);
-  os << fmt::format("  {:<28} {:<9} {:>10} {:>10} {:>10} {:>10} {:>8}\n", "LOCK", "KIND", "CONTENDED", "WAIT",
-                    "AVG WAIT", "MAX WAIT", "EAGAIN");
-  for (auto& l : r.locks)
+  // Grouped by process (the one with the most contended lock first), locks in the view's order.
+  auto locks = by_process(r.locks);
+  bool several = locks.size() > 1 && locks.front().get().pid != locks.back().get().pid;
+  os << fmt::format("Most contended locks (by {}{}):\n", opt.sort_name, several ? ", per process" : "");
+  for (size_t i = 0; i < locks.size(); i++) {
+    const auto& l = locks[i].get();
+    if (several && (i == 0 || locks[i - 1].get().pid != l.pid)) os << fmt::format(" pid {}:\n", l.pid);
+    if (i == 0 || (several && locks[i - 1].get().pid != l.pid))
+      os << fmt::format("  {:<28} {:<9} {:>10} {:>10} {:>10} {:>10} {:>8}\n", "LOCK", "KIND", "CONTENDED", "WAIT",
+                        "AVG WAIT", "MAX WAIT", "EAGAIN");
     os << fmt::format("  {:<28} {:<9} {:>10} {:>10} {:>10} {:>10} {:>8}\n", l.display_name(), futex_kind_name(l.kind),
                       l.contentions, dur(l.wait_ns), format_duration(avg(l.wait_ns, l.contentions)),
                       dur(l.max_wait_ns), l.eagain_waits);
+  }
   os << '\n';
-  for (auto& l : r.locks) {
+  for (auto& lr : locks) {
+    const auto& l = lr.get();
     os << fmt::format("{} ({}, {}, pid {}): {} contentions, {} waiting", l.display_name(), hex_address(l.address),
                       futex_kind_name(l.kind), l.pid, l.contentions, dur(l.wait_ns));
     if (l.timeouts) os << fmt::format(", {} timed out", l.timeouts);
@@ -78,6 +102,9 @@ Json contention_json(const ContentionReport& r, size_t stack_depth) {
   Json doc;
   doc["mode"] = "contention";
   doc["pid"] = r.pid;
+  Json pids = Json::array();
+  for (uint32_t p : r.pids) pids.push_back(p);
+  doc["pids"] = std::move(pids);
   doc["duration_s"] = r.duration_s;
   add_diagnostics(doc, r.diag);
   doc["not_seen"] = kContentionBlindSpots;

@@ -19,6 +19,7 @@
 #include "core/unwind.h"
 #include "core/symbolizer.h"
 #include "core/tables.h"
+#include "core/tree.h"
 #include "core/util.h"
 #include "lockstat/contention_model.h"
 #include "lockstat/contention_report.h"
@@ -100,6 +101,8 @@ class ContentionTool : public Tool {
     for (auto& d : stack_map_defines(o_.stack_storage)) defines.push_back(d);
     for (auto& d : unwind_map_defines()) defines.push_back(d);
     append_map_sizes(defines, kContentionMapSizes);
+    if (o_.follow_forks)
+      for (auto& d : tree_defines()) defines.push_back(d);
     return defines;
   }
 
@@ -107,6 +110,12 @@ class ContentionTool : public Tool {
     // Before the command is released: its mappings are seen from its exec on.
     mappings_ = std::make_unique<TargetMappings>(
         name(), t->pid(), t->spawned() ? MmapTracker::Start::OnExec : MmapTracker::Start::Now);
+    // The tree before the futex probes: a fork is followed once its tracepoint is attached. Its
+    // processes need nothing else: the futex tracepoints see every process, lk_traced() picks.
+    if (o_.follow_forks) {
+      tree_ = std::make_unique<ProcessTree>(session, t->pid());
+      mappings_->follow(tree_.get());
+    }
     // Exits first: every call whose entry is recorded then has its exit seen.
     session.attach_tracepoint("syscalls:sys_exit_futex", "futex_exit");
     if (futex2_)
@@ -144,13 +153,15 @@ class ContentionTool : public Tool {
     calls_fd_ = session.map_fd("calls");
     drops_fd_ = session.map_fd("drops");
     std::cerr << fmt::format(
-        "Tracing pid {} (contention mode: futex system calls, {} init probes on {}, {})... Ctrl+C to quit.\n",
-        t->pid(), init_probes_, lib_, session.uprobe_mechanism());
+        "Tracing pid {}{} (contention mode: futex system calls, {} init probes on {}, {})... Ctrl+C to quit.\n",
+        t->pid(), !tree_ ? "" : t->spawned() ? " and every process it starts" : " and the processes it forks from now on",
+        init_probes_, lib_, session.uprobe_mechanism());
     start_ns_ = monotonic_ns();
     start_wall_ns_ = wall_clock_ns();
   }
 
   double duration_s() const override { return o_.duration_s; }
+  bool tree_alive() override { return tree_ && tree_->alive(); }
   uint64_t interval_ns() const override { return uint64_t(o_.interval_s * 1e9); }
   void tick(uint64_t) override {
     if (first_tick_ && target_->spawned()) catch_up_with_start([this] { refresh(); }, *sym_, lib_);
@@ -192,7 +203,8 @@ class ContentionTool : public Tool {
 
  private:
   void refresh() {
-    mappings_->poll(*sym_);
+    if (tree_) tree_->poll();
+    mappings_->poll([this](pid_t pid) { return &symbolizer(uint32_t(pid)); });
     if (target_->running_program() && sym_->refresh())
       for (uint32_t tid : thread_ids(target_->pid())) tids_.insert({uint32_t(target_->pid()), tid});
     for (auto& [pid, s] : others_)
@@ -249,11 +261,22 @@ class ContentionTool : public Tool {
     naming.is_thread = [this](uint32_t pid, uint32_t tid) { return tids_.count({pid, tid}) > 0; };
     ContentionReport r = build_contention_report(snap, naming, labels_);
     r.pid = target_->pid();
+    r.pids = traced_pids(r);
     r.duration_s = seconds;
     add_contention_drops(r.diag, read_counters(drops_fd_, LC_DROP_MAX));
     mappings_->add_to(r.diag);  // lost mapping records, forked children
+    if (tree_) tree_->add_to(r.diag);  // forks not followed
     for (auto& w : unwind_->warnings()) r.diag.warn(w);
     return r;
+  }
+
+  // The processes traced: the target, every process of its tree seen, and any with a lock.
+  std::vector<uint32_t> traced_pids(const ContentionReport& r) const {
+    std::set<uint32_t> pids = {uint32_t(target_->pid())};
+    if (tree_)
+      for (pid_t p : tree_->pids()) pids.insert(uint32_t(p));
+    for (auto& l : r.locks) pids.insert(l.pid);
+    return {pids.begin(), pids.end()};
   }
 
   void print_text(ContentionReport r, const std::string& what, uint64_t now) {
@@ -274,6 +297,7 @@ class ContentionTool : public Tool {
   std::string lib_;
   size_t init_probes_ = 0;
   std::unique_ptr<TargetMappings> mappings_;
+  std::unique_ptr<ProcessTree> tree_;
   Target* target_ = nullptr;
   std::unique_ptr<ProcessSymbolizer> sym_;
   std::unique_ptr<StackNamer> namer_;

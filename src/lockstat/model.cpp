@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <set>
+#include <tuple>
 
 namespace lockkit::lockstat {
 
@@ -133,11 +134,11 @@ LockIdentity LockStats::identity() const {
   return id;
 }
 
-int InitLabels::label(uint64_t addr) {
-  auto it = labels_.find(addr);
+int InitLabels::label(uint64_t addr, uint32_t pid) {
+  auto it = labels_.find({pid, addr});
   if (it != labels_.end()) return it->second;
   int n = int(labels_.size()) + 1;
-  labels_[addr] = n;
+  labels_[{pid, addr}] = n;
   return n;
 }
 
@@ -180,55 +181,76 @@ Report build_report(const Snapshot& snap, const Naming& naming, InitLabels& labe
   r.sample_percent = sample_percent;
   double f = sample_percent < 100 ? 100.0 / sample_percent : 1.0;
 
-  std::map<uint64_t, LockStats> locks;
+  // A lock is (process, address): after a fork, parent and child have their locks at the same
+  // addresses.
+  using LockKey = std::pair<uint32_t, uint64_t>;
+  std::map<LockKey, LockStats> locks;
   // Per lock: tid -> ThreadStats; per (lock, tid): frames -> stack stats; per lock: frames -> stats.
-  std::map<uint64_t, std::map<uint32_t, ThreadStats>> threads;
-  std::map<uint64_t, std::map<uint32_t, std::map<std::vector<std::string>, Totals>>> thread_stacks;
-  std::map<uint64_t, std::map<std::vector<std::string>, Totals>> lock_stacks;
-  std::map<std::pair<int32_t, uint64_t>, std::vector<std::string>> frame_cache;
+  std::map<LockKey, std::map<uint32_t, ThreadStats>> threads;
+  std::map<LockKey, std::map<uint32_t, std::map<std::vector<std::string>, Totals>>> thread_stacks;
+  std::map<LockKey, std::map<std::vector<std::string>, Totals>> lock_stacks;
+  std::map<std::tuple<uint32_t, int32_t, uint64_t>, std::vector<std::string>> frame_cache;
+  // Histogram rows (and the rows of semaphores never posted back, from the held map) name the
+  // thread only: its process comes from the thread's other rows.
+  std::map<uint32_t, uint32_t> pid_of_tid;
+  for (auto& [k, v] : snap.stats)
+    if (k.pid) pid_of_tid[k.tid] = k.pid;
 
-  for (auto& [k, v] : snap.stats) {
-    LockStats& l = locks[k.lock];
+  for (auto& [key, v] : snap.stats) {
+    lk_stat_key k = key;
+    if (!k.pid) {
+      auto pit = pid_of_tid.find(k.tid);
+      if (pit != pid_of_tid.end()) k.pid = pit->second;
+    }
+    LockKey lk{k.pid, k.lock};
+    LockStats& l = locks[lk];
+    l.pid = k.pid;
     l.addr = k.lock;
     l.kind = k.kind;
     l.totals.add(v);
     if (k.kind == LK_RWLOCK) (k.mode == LK_SHARED ? l.read_acquisitions : l.write_acquisitions) += v.acquisitions;
-    ThreadStats& t = threads[k.lock][k.tid];
+    ThreadStats& t = threads[lk][k.tid];
     t.tid = k.tid;
     t.totals.add(v);
-    auto fk = std::make_pair(k.stackid, k.caller);
+    auto fk = std::make_tuple(k.pid, k.stackid, k.caller);
     auto fit = frame_cache.find(fk);
     if (fit == frame_cache.end())
-      fit = frame_cache.emplace(fk, naming.frames ? naming.frames(k.stackid, k.caller)
+      fit = frame_cache.emplace(fk, naming.frames ? naming.frames(k.pid, k.stackid, k.caller)
                                                   : std::vector<std::string>{})
                 .first;
-    thread_stacks[k.lock][k.tid][fit->second].add(v);
-    lock_stacks[k.lock][fit->second].add(v);
+    thread_stacks[lk][k.tid][fit->second].add(v);
+    lock_stacks[lk][fit->second].add(v);
   }
   for (auto& [k, count] : snap.hists) {
     uint64_t c = scaled(count, f);
-    auto& l = locks[k.lock];
-    if (l.addr == 0) l.addr = k.lock;  // histogram rows without stats rows (map full)
-    auto& t = threads[k.lock][k.tid];
+    auto pit = pid_of_tid.find(k.tid);
+    LockKey lk{pit == pid_of_tid.end() ? 0 : pit->second, k.lock};
+    auto& l = locks[lk];
+    if (l.addr == 0) {  // histogram rows without stats rows (map full)
+      l.addr = k.lock;
+      l.pid = lk.first;
+    }
+    auto& t = threads[lk][k.tid];
     t.tid = k.tid;
     (k.which == LK_WAIT ? l.wait_hist : l.hold_hist).add_slot(k.slot, c);
     (k.which == LK_WAIT ? t.wait_hist : t.hold_hist).add_slot(k.slot, c);
   }
 
-  for (auto& [addr, l] : locks) {
+  for (auto& [lk, l] : locks) {
+    uint64_t addr = lk.second;
     l.totals.scale(f);
     l.read_acquisitions = scaled(l.read_acquisitions, f);
     l.write_acquisitions = scaled(l.write_acquisitions, f);
-    if (naming.data_symbol) l.symbol = naming.data_symbol(addr);
+    if (naming.data_symbol) l.symbol = naming.data_symbol(l.pid, addr);
     if (naming.init_stack) {
-      if (auto init = naming.init_stack(addr)) {
+      if (auto init = naming.init_stack(l.pid, addr)) {
         l.init_frames = init->first;
-        if (!l.symbol) l.init_label = labels.label(addr);
+        if (!l.symbol) l.init_label = labels.label(addr, l.pid);
       }
     }
-    for (auto& [tid, t] : threads[addr]) {
+    for (auto& [tid, t] : threads[lk]) {
       t.totals.scale(f);
-      for (auto& [frames, tot] : thread_stacks[addr][tid]) {
+      for (auto& [frames, tot] : thread_stacks[lk][tid]) {
         StackStats s{frames, tot};
         s.totals.scale(f);
         t.stacks.push_back(std::move(s));
@@ -237,7 +259,7 @@ Report build_report(const Snapshot& snap, const Naming& naming, InitLabels& labe
                 [](const StackStats& a, const StackStats& b) { return a.totals.wait_ns > b.totals.wait_ns; });
       l.threads.push_back(std::move(t));
     }
-    for (auto& [frames, tot] : lock_stacks[addr]) {
+    for (auto& [frames, tot] : lock_stacks[lk]) {
       StackStats s{frames, tot};
       s.totals.scale(f);
       l.stacks.push_back(std::move(s));
@@ -278,7 +300,8 @@ void apply_view(Report& r, SortKey key, size_t top, uint64_t min_wait_ns) {
   std::stable_sort(r.locks.begin(), r.locks.end(), [&](const LockStats& a, const LockStats& b) {
     double ma = metric(a), mb = metric(b);
     if (ma != mb) return ma > mb;
-    return a.addr < b.addr;
+    if (a.addr != b.addr) return a.addr < b.addr;
+    return a.pid < b.pid;
   });
   if (top > 0 && r.locks.size() > top) r.locks.resize(top);
   r.wait_hist = Log2Hist();

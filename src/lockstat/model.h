@@ -16,7 +16,7 @@
 
 namespace lockkit::lockstat {
 
-static_assert(sizeof(lk_stat_key) == 32, "lk_stat_key layout must match the BPF side");
+static_assert(sizeof(lk_stat_key) == 40, "lk_stat_key layout must match the BPF side");
 static_assert(sizeof(lk_stat_val) == 15 * 8, "lk_stat_val layout must match the BPF side");
 static_assert(sizeof(lk_hist_key) == 16, "lk_hist_key layout must match the BPF side");
 static_assert(sizeof(lk_init) == 24, "lk_init layout must match the BPF side");
@@ -71,6 +71,7 @@ struct ThreadStats {
 };
 
 struct LockStats {
+  uint32_t pid = 0;  // the process the lock lives in (one address in two processes is two locks)
   uint64_t addr = 0;
   uint32_t kind = LK_MUTEX;
   std::optional<std::string> symbol;  // global or static: its ELF symbol
@@ -89,6 +90,7 @@ struct LockStats {
 
 struct Report {
   int pid = 0;
+  std::vector<uint32_t> pids;  // the processes traced: the target and its tree, ascending
   double duration_s = 0;
   double sample_percent = 100;
   std::vector<LockStats> locks;
@@ -99,19 +101,20 @@ struct Report {
 };
 
 // Turns ids and addresses into names; the BPF-free parts of the model get them from here.
+// Each takes the process the stack or lock belongs to.
 struct Naming {
-  std::function<std::vector<std::string>(int32_t stackid, uint64_t caller)> frames;
-  std::function<std::optional<std::string>(uint64_t addr)> data_symbol;
+  std::function<std::vector<std::string>(uint32_t pid, int32_t stackid, uint64_t caller)> frames;
+  std::function<std::optional<std::string>(uint32_t pid, uint64_t addr)> data_symbol;
   // Init stack of a lock (frames, kind) when it was seen being initialised.
-  std::function<std::optional<std::pair<std::vector<std::string>, uint32_t>>(uint64_t addr)> init_stack;
+  std::function<std::optional<std::pair<std::vector<std::string>, uint32_t>>(uint32_t pid, uint64_t addr)> init_stack;
 };
 
 // Stable #N labels for locks named by their init stack: a lock keeps its number for the whole run.
 class InitLabels {
  public:
-  int label(uint64_t addr);
+  int label(uint64_t addr, uint32_t pid = 0);
  private:
-  std::map<uint64_t, int> labels_;
+  std::map<std::pair<uint32_t, uint64_t>, int> labels_;
 };
 
 const char* kind_name(uint32_t kind);

@@ -66,6 +66,7 @@ Options parse_options(int argc, char** argv) {
   spec.set_width(100);
   // clang-format off
   add_target_options(spec, "trace the running process PID");
+  add_follow_forks_option(spec);
   spec.add_options()
     ("mode", "full (every lock call, on uprobes) or contention (contended waits only, from futex "
              "system calls; sees no uncontended acquisition, no hold time, no spinning in user space "
@@ -100,6 +101,7 @@ Options parse_options(int argc, char** argv) {
   extras.examples = {
       {"lockstat -p 1234", "trace pid 1234 until it exits or Ctrl-C"},
       {"lockstat -p 1234 10", "trace pid 1234 for 10 seconds"},
+      {"lockstat -p 1234 --follow-forks", "trace pid 1234 and every process it forks from now on"},
       {"lockstat -s max_wait -n 5 -- ./app arg", "start ./app traced from its first instruction; 5 locks by max wait"},
       {"lockstat --json out.json --folded wait wait.folded -p 1234", "also write JSON and folded wait stacks"},
       {"lockstat --mode contention -p 1234 10", "contended waits only, with holders and release stacks"},
@@ -113,6 +115,7 @@ Options parse_options(int argc, char** argv) {
   o.pid = pid_option(res);
   if (o.pid && !command.empty()) throw UsageError("give either -p PID or -- COMMAND, not both");
   if (!o.pid && command.empty()) throw UsageError("nothing to trace: give -p PID or -- COMMAND");
+  o.follow_forks = follow_forks_option(res, o.pid, 0, !command.empty());
   o.duration_s = duration_positional(res);
   o.interval_s = parse_seconds(res["interval"].as<std::string>(), "interval");
   o.reset = res.count("reset") > 0;

@@ -19,6 +19,7 @@ struct Options {
   Mode mode = Mode::Full;
   pid_t pid = 0;
   std::vector<std::string> command;  // after "--"
+  bool follow_forks = false;         // the target's process tree (always with a command)
   double duration_s = 0;             // 0 = until the target exits or Ctrl-C
   double interval_s = 5;
   bool reset = false;

@@ -24,7 +24,7 @@ ProfileData report_profile(const Report& r, const StackFrameIndex& frames, int64
                      int64_t(s.totals.hold_ns)};
         ps.frames = frames.frames(s.frames);
         ps.label("lock", id.display()).label("kind", kind_name(l.kind)).label("address", hex_address(l.addr));
-        ps.label("pid", r.pid).label("tid", t.tid);
+        ps.label("pid", int64_t(l.pid ? l.pid : uint32_t(r.pid))).label("tid", t.tid);
         p.samples.push_back(std::move(ps));
       }
     }

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "core/json.h"
 #include "core/output.h"
 #include "core/report.h"
@@ -71,11 +73,25 @@ void write_text(std::ostream& os, const Report& r, const TextOptions& opt) {
     os << "No lock activity recorded.\n\n";
     return;
   }
-  os << fmt::format("Most contended locks (by {}):\n", opt.sort_name);
-  os << fmt::format("  {:<28} {:<8} {:>9} {:>7} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}\n", "LOCK",
-                    "KIND", "ACQUIRED", "FAILED", "WAIT", "AVG WAIT", "MAX WAIT", "HOLD", "AVG HOLD",
-                    "MAX HOLD");
-  for (auto& l : r.locks) {
+  // Grouped by process when there are several (the one with the first lock in the view's order
+  // first), each one's locks in the view's order.
+  std::vector<uint32_t> order;
+  for (auto& l : r.locks)
+    if (std::find(order.begin(), order.end(), l.pid) == order.end()) order.push_back(l.pid);
+  std::vector<const LockStats*> locks;
+  for (uint32_t pid : order)
+    for (auto& l : r.locks)
+      if (l.pid == pid) locks.push_back(&l);
+  bool several = order.size() > 1;
+  os << fmt::format("Most contended locks (by {}{}):\n", opt.sort_name, several ? ", per process" : "");
+  for (size_t i = 0; i < locks.size(); i++) {
+    const LockStats& l = *locks[i];
+    bool first_of_process = i == 0 || locks[i - 1]->pid != l.pid;
+    if (several && first_of_process) os << fmt::format(" pid {}:\n", l.pid);
+    if (i == 0 || (several && first_of_process))
+      os << fmt::format("  {:<28} {:<8} {:>9} {:>7} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}\n", "LOCK",
+                        "KIND", "ACQUIRED", "FAILED", "WAIT", "AVG WAIT", "MAX WAIT", "HOLD", "AVG HOLD",
+                        "MAX HOLD");
     const Totals& t = l.totals;
     os << fmt::format("  {:<28} {:<8} {:>9} {:>7} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}\n",
                       l.display_name(), kind_name(l.kind), t.acquisitions,
@@ -99,11 +115,18 @@ void write_text(std::ostream& os, const Report& r, const TextOptions& opt) {
 
   // The lab's per-thread view: each thread, each lock it took, each acquisition stack.
   std::map<uint32_t, std::vector<std::pair<const LockStats*, const ThreadStats*>>> by_tid;
-  for (auto& l : r.locks)
-    for (auto& t : l.threads) by_tid[t.tid].push_back({&l, &t});
+  std::map<uint32_t, uint32_t> pid_of;
+  for (auto* l : locks)
+    for (auto& t : l->threads) {
+      by_tid[t.tid].push_back({l, &t});
+      pid_of[t.tid] = l->pid;
+    }
   os << "Per thread:\n";
   for (auto& [tid, entries] : by_tid) {
-    os << fmt::format("  tid {}:\n", tid);
+    if (several)
+      os << fmt::format("  tid {} (pid {}):\n", tid, pid_of[tid]);
+    else
+      os << fmt::format("  tid {}:\n", tid);
     for (auto& [l, t] : entries) {
       for (auto& s : t->stacks) {
         os << fmt::format("    {}  wait time {}  hold time {}  enter count {}", l->display_name(),
@@ -146,6 +169,9 @@ Json report_json(const Report& r, size_t stack_depth) {
   Json doc;
   doc["mode"] = "full";
   doc["pid"] = r.pid;
+  Json pids = Json::array();
+  for (uint32_t p : r.pids) pids.push_back(p);
+  doc["pids"] = std::move(pids);
   doc["duration_s"] = r.duration_s;
   doc["sample_percent"] = r.sample_percent;
   doc["estimated"] = r.estimated();
@@ -153,6 +179,7 @@ Json report_json(const Report& r, size_t stack_depth) {
   Json locks = Json::array();
   for (auto& l : r.locks) {
     Json lock;
+    lock["pid"] = l.pid;
     add_lock_identity(lock, l.identity());
     lock["kind"] = kind_name(l.kind);
     lock["init_stack"] = cut_frames(l.init_frames, stack_depth);

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <ctime>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -18,6 +19,7 @@
 #include "core/stacks.h"
 #include "core/symbolizer.h"
 #include "core/tables.h"
+#include "core/tree.h"
 #include "core/unwind.h"
 #include "core/uprobe_check.h"
 #include "core/util.h"
@@ -135,21 +137,47 @@ class Tracer {
     inits_fd_ = s.map_fd("inits");
     drops_fd_ = s.map_fd("drops");
     held_fd_ = s.map_fd("held");
-    naming_.frames = [this](int32_t id, uint64_t caller) { return frames(id, caller); };
-    naming_.data_symbol = [this](uint64_t a) { return sym_.data_symbol(a); };
-    naming_.init_stack = [this](uint64_t a) -> std::optional<std::pair<std::vector<std::string>, uint32_t>> {
+    naming_.frames = [this](uint32_t pid, int32_t id, uint64_t caller) { return frames(pid, id, caller); };
+    naming_.data_symbol = [this](uint32_t pid, uint64_t a) { return symbolizer(pid).data_symbol(a); };
+    // Init stacks are kept by address, whichever process of the tree made the call (a forked child
+    // shares the objects its parent initialised before the fork).
+    naming_.init_stack = [this](uint32_t pid, uint64_t a) -> std::optional<std::pair<std::vector<std::string>, uint32_t>> {
       auto it = inits_.find(a);
       if (it == inits_.end()) return std::nullopt;
-      return std::make_pair(frames(it->second.stackid, it->second.caller), it->second.kind);
+      return std::make_pair(frames(pid, it->second.stackid, it->second.caller), it->second.kind);
     };
   }
 
-  // Takes in every mapping the target made since the last call, and keeps the address-space
-  // snapshot current while the target lives (it covers what was mapped before tracing started).
+  // Takes in every mapping the traced processes made since the last call, and keeps the
+  // address-space snapshots current while they live (they cover what was mapped before tracing
+  // started).
   void refresh_maps() {
-    mappings_.poll(sym_);
+    mappings_.poll([this](pid_t pid) { return &symbolizer(uint32_t(pid)); });
     if (target_.running_program()) sym_.refresh();
+    for (auto& [pid, p] : others_)
+      if (p.second) p.second = p.first->refresh();
   }
+
+  // A process of the tree about to run its first instruction: a fork starts with its parent's
+  // modules; an exec with none (its mappings come as it makes them).
+  void start_process(pid_t pid, pid_t parent, bool exec) {
+    auto& entry = others_[uint32_t(pid)];
+    entry = {std::make_unique<ProcessSymbolizer>(pid), true};
+    if (!exec && parent > 0) entry.first->inherit(symbolizer(uint32_t(parent)));
+  }
+
+  // The symbolizer of a traced process (the target's, or one of its tree's).
+  ProcessSymbolizer& symbolizer(uint32_t pid) {
+    if (pid == uint32_t(target_.pid())) return sym_;
+    auto it = others_.find(pid);
+    if (it == others_.end()) {
+      auto s = std::make_unique<ProcessSymbolizer>(pid_t(pid));
+      bool alive = s->refresh();
+      it = others_.emplace(pid, std::make_pair(std::move(s), alive)).first;
+    }
+    return *it->second.first;
+  }
+  void set_pids(std::function<std::vector<uint32_t>()> pids) { pids_ = std::move(pids); }
 
   // Reads the maps; in --reset mode drains them and keeps whole-run totals in user space.
   // `final_read`: tracing has ended, so what is still held will not be released while traced.
@@ -184,6 +212,11 @@ class Tracer {
   Report report(const Snapshot& snap, double duration_s) {
     Report r = build_report(snap, naming_, labels_, o_.sample_percent);
     r.pid = target_.pid();
+    std::set<uint32_t> pids = {uint32_t(target_.pid())};
+    if (pids_)
+      for (uint32_t p : pids_()) pids.insert(p);
+    for (auto& l : r.locks) pids.insert(l.pid);
+    r.pids.assign(pids.begin(), pids.end());
     r.duration_s = duration_s;
     add_drops(r.diag, read_counters(drops_fd_, LK_DROP_MAX));
     for (auto& w : warnings_) r.diag.warn(w);
@@ -202,10 +235,10 @@ class Tracer {
 
  private:
   // At a function's entry the word at the stack pointer is the return address into the caller.
-  std::vector<std::string> frames(int32_t id, uint64_t caller) {
+  std::vector<std::string> frames(uint32_t pid, int32_t id, uint64_t caller) {
     if (id < 0) return {"[lost stack]"};
     std::vector<std::string> out;
-    const auto& fs = namer_.user_stack(sym_, id, caller);
+    const auto& fs = namer_.user_stack(symbolizer(pid), id, caller);
     for (auto& f : fs) out.push_back(format_frame(f));
     return stack_frames_.add(out, fs);
   }
@@ -218,6 +251,8 @@ class Tracer {
   std::set<std::string> lost_probes_;
   std::vector<std::string> warnings_;
   ProcessSymbolizer sym_;
+  std::map<uint32_t, std::pair<std::unique_ptr<ProcessSymbolizer>, bool>> others_;  // pid -> (symbols, alive)
+  std::function<std::vector<uint32_t>()> pids_;  // the processes of the tree
   int stats_fd_, hists_fd_, inits_fd_, drops_fd_, held_fd_;
   Naming naming_;
   InitLabels labels_;
@@ -262,6 +297,8 @@ class LockstatTool : public Tool {
     for (auto& d : stack_map_defines(o_.stack_storage)) defines.push_back(d);
     for (auto& d : unwind_map_defines()) defines.push_back(d);
     append_map_sizes(defines, kMapSizes);
+    if (o_.follow_forks)
+      for (auto& d : tree_defines(true)) defines.push_back(d);
     return defines;
   }
 
@@ -269,34 +306,104 @@ class LockstatTool : public Tool {
     // Before the command is released: its mappings are seen from its exec on.
     mappings_ = std::make_unique<TargetMappings>(
         name(), t->pid(), t->spawned() ? MmapTracker::Start::OnExec : MmapTracker::Start::Now);
+    // The tree before any uprobe: from now on each new process of it waits for its own probes.
+    if (o_.follow_forks) {
+      tree_ = std::make_unique<ProcessTree>(session, t->pid(), true);
+      mappings_->follow(tree_.get());
+    }
+    session_ = &session;
     auto lib = resolve_pthread_library(t->spawned() ? 0 : t->pid(), t->exe(), o_.binary);
     lib_ = lib.path;
+    lib_static_ = lib.static_program;
     unwind_ = prepare_unwind_tables(session, t->exe(), lib_);
     attacher_ = std::make_unique<Attacher>(session, lib_, lib.static_program, t->pid());
-    if (o_.mutex) attacher_->attach(kMutexProbes);
-    if (o_.rwlock) attacher_->attach(kRwlockProbes);
-    if (o_.sem) attach_semaphores(session);
+    attach_kinds(*attacher_, true);
+    probed_[t->pid()] = lib_;
+  }
+
+  // The probes of every lock kind asked for, through `a` (the target's, or a process of its tree).
+  void attach_kinds(Attacher& a, bool target) {
+    if (o_.mutex) a.attach(kMutexProbes);
+    if (o_.rwlock) a.attach(kRwlockProbes);
+    if (o_.sem) {
+      if (target)
+        attach_semaphores(*session_);  // and the futex tracepoint it shares with the tree
+      else
+        a.attach(kSemProbes);
+    }
     if (o_.spin) {
       // x86-64 glibc's pthread_spin_lock begins with a locked decrement, an instruction the kernel
       // refuses to put a uprobe on: spin locks cannot be traced there. Say so, once.
       try {
-        attacher_->attach(kSpinProbes);
+        a.attach(kSpinProbes);
       } catch (const ToolError& e) {
         if (o_.spin_requested) throw;
-        spin_warning_ = std::string("spin locks not traced: ") + e.what();
-        std::cerr << "lockstat: warning: " << spin_warning_ << '\n';
+        if (target) {
+          spin_warning_ = std::string("spin locks not traced: ") + e.what();
+          std::cerr << "lockstat: warning: " << spin_warning_ << '\n';
+        }
       }
+    }
+  }
+
+  // The new processes of the tree, each stopped before its first instruction: their probes (a
+  // fork: on its parent's pthread library; an exec: on its new program's, unless that one is
+  // probed already, which the kernel keeps across the exec), their unwind rows and symbols, then
+  // SIGCONT. A process that cannot be probed runs untraced, with a warning.
+  void start_tree_processes() {
+    for (auto& p : tree_->stopped()) {
+      pid_t parent = p.parent ? p.parent : tree_->parent(p.pid);
+      tree_->note(p.pid, parent);
+      std::string lib;
+      try {
+        bool is_static = lib_static_;
+        if (!p.exec) {
+          auto it = probed_.find(parent);
+          lib = it != probed_.end() ? it->second : lib_;
+        } else {
+          std::string exe = readlink_str(fmt::format("/proc/{}/exe", p.pid));
+          if (ends_with(exe, " (deleted)")) exe.resize(exe.size() - 10);
+          auto pl = resolve_pthread_library(0, exe, o_.binary);
+          lib = pl.path;
+          is_static = pl.static_program;
+          prepare_program(*unwind_, exe, lib);
+        }
+        tracer_->start_process(p.pid, parent, p.exec);
+        auto it = probed_.find(p.pid);
+        if (it == probed_.end() || it->second != lib) {
+          Attacher a(*session_, lib, is_static, p.pid);
+          attach_kinds(a, false);
+          probed_[p.pid] = lib;
+        }
+      } catch (const ToolError& e) {
+        std::string w = fmt::format("pid {} (forked by {}) is not traced: {}", p.pid, parent, e.what());
+        std::cerr << "lockstat: warning: " << w << '\n';
+        tracer_->warn(w);
+        lib.clear();
+      }
+      tree_->resume(p.pid);
+      // A new program maps its libraries within a millisecond or so: take its mappings in as it
+      // does, so that its first stacks unwind with their rows.
+      if (p.exec && !lib.empty())
+        catch_up_with_start([this] { tracer_->refresh_maps(); }, tracer_->symbolizer(uint32_t(p.pid)), lib);
     }
   }
 
   void arm(Session& session, Target* t) override {
     tracer_ = std::make_unique<Tracer>(o_, session, *t, attacher_->check(), *mappings_);
     tracer_->set_unwind(unwind_.get());
+    if (tree_)
+      tracer_->set_pids([this] {
+        std::vector<uint32_t> out;
+        for (pid_t p : tree_->pids()) out.push_back(uint32_t(p));
+        return out;
+      });
     if (!spin_warning_.empty()) tracer_->warn(spin_warning_);
     if (!sem_warning_.empty()) tracer_->warn(sem_warning_);
     uint32_t zero = 0, one = 1;
     session.update("armed", zero, one);
-    std::cerr << fmt::format("Tracing pid {} ({} probes on {}, {})... Ctrl+C to quit.\n", t->pid(),
+    std::cerr << fmt::format("Tracing pid {}{} ({} probes on {}, {})... Ctrl+C to quit.\n", t->pid(),
+                             !tree_ ? "" : t->spawned() ? " and every process it starts" : " and the processes it forks from now on",
                              session.attached(), lib_, session.uprobe_mechanism());
     target_ = t;
     start_ns_ = interval_start_ = monotonic_ns();
@@ -309,8 +416,14 @@ class LockstatTool : public Tool {
   void tick(uint64_t) override {
     if (first_tick_ && target_->spawned()) tracer_->catch_up(lib_);
     first_tick_ = false;
+    if (tree_) {
+      tree_->poll();
+      start_tree_processes();
+    }
     tracer_->refresh_maps();
   }
+  int ready_fd() const override { return tree_ ? tree_->ready_fd() : -1; }
+  bool tree_alive() override { return tree_ && tree_->alive(); }
   void interval(uint64_t now) override {
     interval_no_++;
     tracer_->check_breakpoints();
@@ -320,6 +433,7 @@ class LockstatTool : public Tool {
 
   void before_detach(const RunEnd& e) override {
     tracer_->check_breakpoints();
+    if (tree_) tree_->resume_all();  // a process stopped meanwhile runs on, untraced from now on
     std::cerr << fmt::format("lockstat: {} after {:.1f} s; detaching probes.\n", describe(e.reason), e.seconds());
   }
 
@@ -331,6 +445,7 @@ class LockstatTool : public Tool {
     interval_no_++;
     print_text(last, e.stop_ns, true);
     Report whole = tracer_->report(tracer_->total(last), e.seconds());
+    if (tree_) tree_->add_to(whole.diag);
     apply_view(whole, o_.sort, o_.top, o_.min_wait_ns);
     if (json_out_) {
       write_json(json_out_->stream(), whole, o_.stack_depth);
@@ -379,6 +494,10 @@ class LockstatTool : public Tool {
   bool sem_futex_tp_ = false;
   std::unique_ptr<Attacher> attacher_;
   std::unique_ptr<TargetMappings> mappings_;
+  std::unique_ptr<ProcessTree> tree_;
+  Session* session_ = nullptr;
+  bool lib_static_ = false;
+  std::map<pid_t, std::string> probed_;  // process -> the pthread library its probes are on
   std::unique_ptr<Tracer> tracer_;
   std::unique_ptr<UnwindTables> unwind_;
   bool first_tick_ = true;

@@ -13,7 +13,16 @@ namespace lockkit::locktrace {
 
 Options parse_options(int argc, char** argv) {
   Options o;
-  reject_command("locktrace", argc, argv);
+  // "-- -5" ends the options before a (negative) duration, as getopt allows: not a command.
+  std::vector<std::string> own, command;
+  split_command(argc, argv, &own, &command);
+  bool numbers_only = !command.empty();
+  for (auto& a : command)
+    if (!parse_double(a) && !is_negative_number(a)) numbers_only = false;
+  if (numbers_only) {
+    own = std::vector<std::string>(argv, argv + argc);
+    command.clear();
+  }
   cxxopts::Options spec("locktrace", "Trace kernel futex events and collect per-lock stats.");
   spec.positional_help("[duration]");
   spec.set_width(100);
@@ -23,6 +32,7 @@ Options parse_options(int argc, char** argv) {
   spec.add_options()
     ("d,debug", "display extra stats used for sanity checking / debugging (stderr, at exit)")
     ("hist", "write per-lock histograms of blocked time to the specified file (- for stdout)", cxxopts::value<std::string>(), "HIST");
+  add_follow_forks_option(spec);
   add_stack_storage_option(spec, "the number of unique stack traces that can be stored and displayed", 1024);
   spec.add_options()
     ("o,output", "write the CSV (or JSON) to FILE instead of stdout", cxxopts::value<std::string>()->default_value("-"), "FILE")
@@ -32,13 +42,17 @@ Options parse_options(int argc, char** argv) {
   add_help_options(spec);
   // clang-format on
   add_duration_positional(spec, "duration of trace, in seconds");
-  spec.custom_help(option_summary(spec));
-  auto res = parse_arguments(spec, std::vector<std::string>(argv, argv + argc));
+  // Two forms: a running process (or all), or a command to start.
+  spec.custom_help(option_summary(spec) + " [duration] | [options] -- COMMAND [ARGS...]");
+  spec.positional_help("");
+  auto res = parse_arguments(spec, own);
   HelpExtras extras;
   extras.examples = {
       {"locktrace", "trace all processes until Ctrl-C"},
       {"locktrace -p 1234", "trace pid 1234 until it exits or Ctrl-C"},
       {"locktrace -p 1234 10", "trace pid 1234 for 10 seconds"},
+      {"locktrace -p 1234 --follow-forks", "trace pid 1234 and every process it forks from now on"},
+      {"locktrace --format json -o locks.json -- make -j2", "start make traced with every process it starts"},
       {"locktrace -p 1234 --hist h.txt", "also write per-lock histograms of blocked time"},
       {"locktrace -p 1234 --format json -o locks.json", "write the per-lock statistics as JSON"},
   };
@@ -48,6 +62,9 @@ Options parse_options(int argc, char** argv) {
   }
   o.pid = pid_option(res);
   o.tid = tid_option(res);
+  o.command = command;
+  if (!command.empty() && (o.pid || o.tid)) throw UsageError("give either -p PID (or -t TID) or -- COMMAND, not both");
+  o.follow_forks = follow_forks_option(res, o.pid, o.tid, !command.empty());
   o.duration_s = duration_positional(res);
   o.debug = res.count("debug") > 0;
   if (res.count("hist")) {

@@ -14,6 +14,8 @@ enum class Format { Csv, Json };
 struct Options {
   pid_t pid = 0;            // 0 = all processes
   pid_t tid = 0;            // 0 = every thread
+  std::vector<std::string> command;  // -- COMMAND: started traced, with every process it starts
+  bool follow_forks = false;         // the target's process tree (always with a command)
   double duration_s = 0;    // 0 = until Ctrl-C (or the traced process exits)
   bool debug = false;
   std::string hist;         // "" none, "-" stdout, else a file

@@ -113,6 +113,9 @@ Json report_json(const std::vector<Row>& rows, const JsonExtras& x) {
   Json doc;
   doc["pid"] = x.pid ? Json(x.pid) : Json(nullptr);
   doc["tid"] = x.tid ? Json(x.tid) : Json(nullptr);
+  Json pids = Json::array();
+  for (uint32_t p : x.pids) pids.push_back(p);
+  doc["pids"] = std::move(pids);
   doc["duration_s"] = x.duration_s;
   add_diagnostics(doc, x.diag);
   Json counters = Json::object();

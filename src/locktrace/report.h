@@ -42,6 +42,7 @@ Diagnostics diagnostics(const std::vector<uint64_t>& drops, size_t lost_stack_ro
 struct JsonExtras {
   uint32_t pid = 0;  // 0 when tracing all processes
   uint32_t tid = 0;  // 0 when not filtered by thread
+  std::vector<uint32_t> pids;  // the processes traced (the target and its tree), ascending
   double duration_s = 0;
   Diagnostics diag;
   Counters counters;  // debug counters (no drops: those are in diag)

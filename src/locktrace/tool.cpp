@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <tuple>
 
 #include "core/mmap_tracker.h"
@@ -18,6 +19,7 @@
 #include "core/unwind.h"
 #include "core/symbolizer.h"
 #include "core/tables.h"
+#include "core/tree.h"
 #include "core/util.h"
 #include "locktrace/map_sizes.h"
 #include "locktrace/model.h"
@@ -71,18 +73,22 @@ class Tracer {
     dbg_fd_ = s.map_fd("dbg");
   }
 
-  // With -p: the process's mappings are also taken from the kernel's records as it makes them.
-  void follow(uint32_t pid, TargetMappings* mappings) {
-    symbols_.get(pid);
+  // With a target: the process's mappings (and with a tree, its children's) are also taken from
+  // the kernel's records as it makes them.
+  void follow(uint32_t pid, TargetMappings* mappings, ProcessTree* tree, bool started) {
+    if (started) symbols_.get(pid);  // a command held before its exec still maps our own files
     pid_ = pid;
     mappings_ = mappings;
+    tree_ = tree;
   }
 
-  // Takes in the traced process's new mappings, and snapshots the address spaces of the processes
+  // Takes in the traced processes' new mappings, and snapshots the address spaces of the processes
   // seen so far.
   void refresh() {
-    if (mappings_) mappings_->poll(symbols_.get(pid_));
     std::vector<uint32_t> seen;
+    if (tree_)
+      for (auto& [pid, parent] : tree_->poll()) seen.push_back(uint32_t(pid));
+    if (mappings_) mappings_->poll([this](pid_t pid) { return &symbols_.get(uint32_t(pid)); });
     for (auto& [pid, one] : read_map<uint32_t, uint32_t>(pids_fd_, false)) seen.push_back(pid);
     symbols_.refresh(seen);
   }
@@ -126,6 +132,7 @@ class Tracer {
   int stats_fd_, errs_fd_, hists_fd_, pids_fd_, calls_fd_, drops_fd_, dbg_fd_;
   uint32_t pid_ = 0;
   TargetMappings* mappings_ = nullptr;
+  ProcessTree* tree_ = nullptr;
   Symbols symbols_;
   std::unique_ptr<StackNamer> namer_;
   StackFrameIndex stack_frames_;
@@ -145,6 +152,7 @@ class LocktraceTool : public Tool {
   TargetRequest target_request() const override {
     TargetRequest r;
     r.pid = pid_;
+    r.command = o_.command;
     return r;
   }
 
@@ -156,8 +164,8 @@ class LocktraceTool : public Tool {
   }
 
   std::string bpf_text() const override { return probes::kLocktraceBpf; }
-  std::vector<std::string> bpf_defines(const Target*) const override {
-    std::vector<std::string> defines = {fmt::format("TARGET_PID={}", pid_),
+  std::vector<std::string> bpf_defines(const Target* t) const override {
+    std::vector<std::string> defines = {fmt::format("TARGET_PID={}", t ? t->pid() : 0),
             fmt::format("TARGET_TID={}", o_.tid),
             fmt::format("SELF_PID={}", getpid()),
             fmt::format("STATE_MASK={:#x}", state_mask_),
@@ -167,13 +175,23 @@ class LocktraceTool : public Tool {
     for (auto& d : stack_map_defines(o_.stack_storage)) defines.push_back(d);
     for (auto& d : unwind_map_defines()) defines.push_back(d);
     append_map_sizes(defines, kMapSizes);
+    if (o_.follow_forks)
+      for (auto& d : tree_defines()) defines.push_back(d);
     return defines;
   }
 
-  void attach(Session& session, Target*) override {
+  void attach(Session& session, Target* t) override {
+    if (t) pid_ = t->pid();  // a command: the process just started
     // Every process whose mappings are seen gets unwind rows for its modules (set_module_listener).
     unwind_ = std::make_unique<UnwindTables>(session);
-    if (pid_) mappings_ = std::make_unique<TargetMappings>(name(), pid_, MmapTracker::Start::Now);
+    // The tree first: a fork is followed once its tracepoint is attached.
+    if (o_.follow_forks) tree_ = std::make_unique<ProcessTree>(session, pid_);
+    if (t) {
+      // A command's mappings are seen from its exec on.
+      mappings_ = std::make_unique<TargetMappings>(
+          name(), pid_, t->spawned() ? MmapTracker::Start::OnExec : MmapTracker::Start::Now);
+      mappings_->follow(tree_.get());
+    }
     // Switches and exits first: every call whose enter is recorded then has its exit and switches seen.
     session.attach_tracepoint("sched:sched_switch", "on_switch");
     session.attach_tracepoint("syscalls:sys_exit_futex", "futex_exit");
@@ -190,19 +208,22 @@ class LocktraceTool : public Tool {
     if (waitv_) session.attach_tracepoint("syscalls:sys_enter_futex_waitv", "futex_waitv_enter");
   }
 
-  void arm(Session& session, Target*) override {
+  void arm(Session& session, Target* t) override {
     tracer_ = std::make_unique<Tracer>(session);
     start_wall_ns_ = wall_clock_ns();
-    if (pid_) tracer_->follow(uint32_t(pid_), mappings_.get());
+    if (pid_) tracer_->follow(uint32_t(pid_), mappings_.get(), tree_.get(), !(t && t->spawned()));
     if (o_.tid)
       std::cerr << fmt::format("Tracing tid {} of pid {}, Ctrl+C to quit.\n", o_.tid, pid_);
     else if (pid_)
-      std::cerr << fmt::format("Tracing pid {}, Ctrl+C to quit.\n", pid_);
+      std::cerr << fmt::format("Tracing pid {}{}, Ctrl+C to quit.\n", pid_,
+                               !o_.follow_forks ? "" : o_.command.empty() ? " and the processes it forks from now on"
+                                                                          : " and every process it starts");
     else
       std::cerr << "Tracing all processes, Ctrl+C to quit.\n";
   }
 
   double duration_s() const override { return o_.duration_s; }
+  bool tree_alive() override { return tree_ && tree_->alive(); }
   void tick(uint64_t) override { tracer_->refresh(); }
 
   void finish(Session&, const RunEnd& e) override {
@@ -215,6 +236,7 @@ class LocktraceTool : public Tool {
     uint64_t unfinished = tracer_->unfinished();
     Diagnostics diag = diagnostics(drops, lost_stack_rows(rows));
     if (mappings_) mappings_->add_to(diag);  // lost mapping records, forked children
+    if (tree_) tree_->add_to(diag);          // forks not followed
     for (auto& w : unwind_->warnings()) diag.warn(w);
     if (o_.format == Format::Csv) {
       write_csv(out_.stream(), rows);
@@ -222,6 +244,7 @@ class LocktraceTool : public Tool {
       JsonExtras x;
       x.pid = uint32_t(pid_);
       x.tid = uint32_t(o_.tid);
+      x.pids = traced_pids(rows);
       x.duration_s = double(monotonic_ns() - e.start_ns) / 1e9;
       x.diag = diag;
       x.counters = debug_counters(dbg, unfinished);
@@ -253,7 +276,19 @@ class LocktraceTool : public Tool {
   bool futex2_ = false, waitv_ = false;
   int64_t state_mask_ = 0;
   std::unique_ptr<TargetMappings> mappings_;
+  std::unique_ptr<ProcessTree> tree_;
   std::unique_ptr<Tracer> tracer_;
+
+  // The processes traced: the target and its tree (each seen, whether it made futex calls or not),
+  // and every process with a row (all of them without a target).
+  std::vector<uint32_t> traced_pids(const std::vector<Row>& rows) const {
+    std::set<uint32_t> pids;
+    if (pid_) pids.insert(uint32_t(pid_));
+    if (tree_)
+      for (pid_t p : tree_->pids()) pids.insert(uint32_t(p));
+    for (auto& r : rows) pids.insert(r.pid);
+    return {pids.begin(), pids.end()};
+  }
 };
 
 }  // namespace

@@ -32,14 +32,14 @@ lk_stat_val val(uint64_t acq, uint64_t wait, uint64_t wmax, uint64_t hold, uint6
 
 Naming naming() {
   Naming n;
-  n.frames = [](int32_t id, uint64_t) {
+  n.frames = [](uint32_t, int32_t id, uint64_t) {
     return std::vector<std::string>{"pthread_mutex_lock+0x0 [libc.so.6]", "fn" + std::to_string(id) + "+0x4 [app]"};
   };
-  n.data_symbol = [](uint64_t a) -> std::optional<std::string> {
+  n.data_symbol = [](uint32_t, uint64_t a) -> std::optional<std::string> {
     if (a == 0xA) return std::string("global_lock");
     return std::nullopt;
   };
-  n.init_stack = [](uint64_t a) -> std::optional<std::pair<std::vector<std::string>, uint32_t>> {
+  n.init_stack = [](uint32_t, uint64_t a) -> std::optional<std::pair<std::vector<std::string>, uint32_t>> {
     if (a == 0xB || a == 0xC) return std::make_pair(std::vector<std::string>{"init_" + std::to_string(a)}, 0u);
     return std::nullopt;
   };
@@ -243,4 +243,29 @@ TEST_CASE("semaphore acquisitions open at the end become unreleased rows, other 
 TEST_CASE("sort keys parse from their names only") {
   CHECK(parse_sort_key("avg_wait") == SortKey::AvgWait);
   CHECK_FALSE(parse_sort_key("bogus").has_value());
+}
+
+TEST_CASE("one address in two processes is two locks") {
+  Snapshot s;
+  lk_stat_key parent = key(0xA, 1, 7), child = key(0xA, 5, 7);
+  parent.pid = 1;
+  child.pid = 5;
+  s.stats.push_back({parent, val(10, 1000, 300, 5000, 900)});
+  s.stats.push_back({child, val(4, 400, 300, 500, 200)});
+  lk_hist_key h{};
+  h.lock = 0xA;
+  h.tid = 5;
+  h.which = LK_WAIT;
+  h.slot = 3;
+  s.hists.push_back({h, 4});
+  InitLabels labels;
+  Report r = build_report(s, naming(), labels, 100);
+  REQUIRE(r.locks.size() == 2);
+  for (auto& l : r.locks) {
+    CHECK(l.addr == 0xA);
+    CHECK(l.totals.acquisitions == (l.pid == 1 ? 10u : 4u));
+    CHECK(l.threads.size() == 1);
+    CHECK(l.threads[0].tid == (l.pid == 1 ? 1u : 5u));
+    CHECK(l.wait_hist.total() == (l.pid == 5 ? 4u : 0u));  // the child's thread's histogram row
+  }
 }

@@ -21,9 +21,28 @@ std::string usage_message(std::vector<std::string> args) {
 
 }  // namespace
 
-TEST_CASE("a command after -- is refused naming the --") {
-  CHECK_THAT(usage_message({"-p", "1", "--", "sleep", "1"}),
-             Contains("locktrace does not start commands ('-- sleep 1')") && Contains("-p PID"));
+TEST_CASE("a command after -- is the command to start, followed with its tree") {
+  Options o = parse({"--format", "json", "--", "sleep", "1"});
+  CHECK(o.command == std::vector<std::string>{"sleep", "1"});
+  CHECK(o.follow_forks);
+  CHECK(o.pid == 0);
+}
+
+TEST_CASE("a pid and a command together are refused") {
+  CHECK_THAT(usage_message({"-p", "1", "--", "sleep", "1"}), Contains("give either -p PID (or -t TID) or -- COMMAND"));
+}
+
+TEST_CASE("numbers after -- are still the duration") {
+  Options o = parse({"-p", "1", "--", "5"});
+  CHECK(o.command.empty());
+  CHECK(o.duration_s == 5);
+}
+
+TEST_CASE("follow-forks needs a pid and no thread") {
+  CHECK(parse({"-p", "1", "--follow-forks"}).follow_forks);
+  CHECK_FALSE(parse({"-p", "1"}).follow_forks);
+  CHECK_THAT(usage_message({"--follow-forks"}), Contains("--follow-forks needs -p PID"));
+  CHECK_THAT(usage_message({"-t", "5", "--follow-forks"}), Contains("--follow-forks follows processes, not one thread"));
 }
 
 TEST_CASE("a negative duration is a bad value") {
