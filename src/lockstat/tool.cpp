@@ -164,6 +164,9 @@ class Tracer {
     auto& entry = others_[uint32_t(pid)];
     entry = {std::make_unique<ProcessSymbolizer>(pid), true};
     if (!exec && parent > 0) entry.first->inherit(symbolizer(uint32_t(parent)));
+    // Stopped at its exec, its maps show the new program and its loader (whose mapping records
+    // may have been taken in before this): the libraries come as it maps them.
+    if (exec) entry.second = entry.first->refresh();
   }
 
   // The symbolizer of a traced process (the target's, or one of its tree's).

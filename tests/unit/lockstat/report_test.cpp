@@ -13,8 +13,10 @@ namespace {
 Report sample_report() {
   Report r;
   r.pid = 42;
+  r.pids = {42, 44};
   r.duration_s = 1.5;
   LockStats l;
+  l.pid = 42;
   l.addr = 0x10;
   l.symbol = "orders_lock";
   l.totals.acquisitions = 3;

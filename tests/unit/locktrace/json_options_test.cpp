@@ -64,6 +64,7 @@ TEST_CASE("JSON is the documented document: shared diagnostics, lock identity, t
   drops[LT_DROP_CALLS_FULL] = 7;
   JsonExtras x;
   x.pid = 5;
+  x.pids = {5, 7};
   x.duration_s = 2.5;
   x.diag = diagnostics(drops, 1);
   x.counters = debug_counters(dbg, 1);
