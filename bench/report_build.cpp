@@ -148,14 +148,14 @@ int main(int argc, char** argv) {
     ProcessSymbolizer sym(getpid());  // a fresh symbol cache each time, as in a new run
     sym.refresh();
     Naming naming;
-    naming.frames = [&](int32_t id, uint64_t caller) {
+    naming.frames = [&](uint32_t, int32_t id, uint64_t caller) {
       std::vector<uint64_t> ips = {caller};
       for (uint32_t d = 1; d < 5; d++) ips.push_back(code[(uint32_t(id) + d) % ncode] + 8 * d);
       std::vector<std::string> out;
       for (auto& f : sym.resolve_stack(ips)) out.push_back(format_frame(f));
       return out;
     };
-    naming.data_symbol = [&](uint64_t a) { return sym.data_symbol(a); };
+    naming.data_symbol = [&](uint32_t, uint64_t a) { return sym.data_symbol(a); };
     InitLabels labels;
     Snapshot snap;
     t_read.push_back(seconds_of([&] {

@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -133,6 +134,12 @@ ProcessTree::ProcessTree(Session& s, pid_t root, bool stops) : root_(root) {
   // Frees first, so that no entry outlives its process; then execs, the stops, and forks last.
   s.attach_tracepoint("sched:sched_process_free", "lk_tree_free");
   if (stops) {
+    // Each process of the tree gets probes of its own, a descriptor each: as many as allowed.
+    rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+      nofile.rlim_cur = nofile.rlim_max;
+      setrlimit(RLIMIT_NOFILE, &nofile);
+    }
     stops_fd_ = s.map_fd("lk_tree_stops");
     events_fd_ = s.map_fd("lk_tree_events");
     ring_ = bpf_new_ringbuf(events_fd_, [](void*, void*, size_t) { return 0; }, nullptr);
