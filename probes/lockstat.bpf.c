@@ -75,9 +75,8 @@ static __always_inline int on_init(struct pt_regs *ctx, u32 kind) {
   return 0;
 }
 
-int mutex_init_enter(struct pt_regs *ctx) { return on_init(ctx, LK_MUTEX); }
-int rwlock_init_enter(struct pt_regs *ctx) { return on_init(ctx, LK_RWLOCK); }
-int spin_init_enter(struct pt_regs *ctx) { return on_init(ctx, LK_SPIN); }
+/* Every init site; its kind is in the attach cookie (LK_SITE_COOKIE). */
+int init_site_enter(struct pt_regs *ctx) { return on_init(ctx, LK_SITE_KIND(bpf_get_attach_cookie(ctx))); }
 
 static __always_inline int lock_enter(struct pt_regs *ctx, u32 kind, u32 mode, u32 op) {
   if (!lk_traced(bpf_get_current_pid_tgid()))
@@ -109,17 +108,14 @@ static __always_inline int lock_enter(struct pt_regs *ctx, u32 kind, u32 mode, u
   return 0;
 }
 
-int mutex_lock_enter(struct pt_regs *ctx) { return lock_enter(ctx, LK_MUTEX, LK_EXCLUSIVE, LK_OP_LOCK); }
-int mutex_trylock_enter(struct pt_regs *ctx) { return lock_enter(ctx, LK_MUTEX, LK_EXCLUSIVE, LK_OP_TRY); }
-int mutex_timedlock_enter(struct pt_regs *ctx) { return lock_enter(ctx, LK_MUTEX, LK_EXCLUSIVE, LK_OP_TIMED); }
-int rwlock_rdlock_enter(struct pt_regs *ctx) { return lock_enter(ctx, LK_RWLOCK, LK_SHARED, LK_OP_LOCK); }
-int rwlock_tryrdlock_enter(struct pt_regs *ctx) { return lock_enter(ctx, LK_RWLOCK, LK_SHARED, LK_OP_TRY); }
-int rwlock_timedrdlock_enter(struct pt_regs *ctx) { return lock_enter(ctx, LK_RWLOCK, LK_SHARED, LK_OP_TIMED); }
-int rwlock_wrlock_enter(struct pt_regs *ctx) { return lock_enter(ctx, LK_RWLOCK, LK_EXCLUSIVE, LK_OP_LOCK); }
-int rwlock_trywrlock_enter(struct pt_regs *ctx) { return lock_enter(ctx, LK_RWLOCK, LK_EXCLUSIVE, LK_OP_TRY); }
-int rwlock_timedwrlock_enter(struct pt_regs *ctx) { return lock_enter(ctx, LK_RWLOCK, LK_EXCLUSIVE, LK_OP_TIMED); }
-int spin_lock_enter(struct pt_regs *ctx) { return lock_enter(ctx, LK_SPIN, LK_EXCLUSIVE, LK_OP_LOCK); }
-int spin_trylock_enter(struct pt_regs *ctx) { return lock_enter(ctx, LK_SPIN, LK_EXCLUSIVE, LK_OP_TRY); }
+/* Every acquisition site (mutex, rwlock, spin lock and semaphore calls, plain, try and timed):
+ * kind, mode and operation are in the attach cookie (LK_SITE_COOKIE). One program for all of them,
+ * rather than one per site, because a program that walks stacks takes the verifier a while to
+ * load. */
+int lock_site_enter(struct pt_regs *ctx) {
+  u64 c = bpf_get_attach_cookie(ctx);
+  return lock_enter(ctx, LK_SITE_KIND(c), LK_SITE_MODE(c), LK_SITE_OP(c));
+}
 
 int lock_return(struct pt_regs *ctx) {
   u64 now = bpf_ktime_get_ns();
@@ -328,9 +324,8 @@ int sem_init_enter(struct pt_regs *ctx) {
   return on_init(ctx, LK_SEM);
 }
 
-int sem_wait_enter(struct pt_regs *ctx) { return lock_enter(ctx, LK_SEM, LK_EXCLUSIVE, LK_OP_LOCK); }
-int sem_trywait_enter(struct pt_regs *ctx) { return lock_enter(ctx, LK_SEM, LK_EXCLUSIVE, LK_OP_TRY); }
-int sem_timedwait_enter(struct pt_regs *ctx) { return lock_enter(ctx, LK_SEM, LK_EXCLUSIVE, LK_OP_TIMED); }
+/* sem_wait, sem_trywait, sem_timedwait and sem_clockwait enter through lock_site_enter (kind LK_SEM
+ * in the cookie) and return through sem_return. */
 
 #if LK_SEM_FUTEX_TP
 /* A futex call returning inside a traced sem call: keep its result (see above). */

@@ -12,6 +12,13 @@ enum lk_mode { LK_EXCLUSIVE = 0, LK_SHARED = 1 };
 enum lk_op { LK_OP_LOCK = 0, LK_OP_TRY = 1, LK_OP_TIMED = 2 };
 enum lk_which { LK_WAIT = 0, LK_HOLD = 1 };
 
+/* The attach cookie of an acquisition site (lock_site_enter) or an init site (init_site_enter):
+ * one program serves every site, so the stack walk inlined into it is verified once. */
+#define LK_SITE_COOKIE(kind, mode, op) ((__u64)(kind) | ((__u64)(mode) << 8) | ((__u64)(op) << 16))
+#define LK_SITE_KIND(c) ((__u32)(c) & 0xff)
+#define LK_SITE_MODE(c) (((__u32)(c) >> 8) & 0xff)
+#define LK_SITE_OP(c) (((__u32)(c) >> 16) & 0xff)
+
 /* Reasons BPF could not record something; counted in the `drops` array and shown by reports. */
 enum lk_drop {
   LK_DROP_STATS_FULL = 0,  /* stats map full: an acquisition or hold was not recorded */

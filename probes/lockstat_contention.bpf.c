@@ -201,7 +201,6 @@ static __always_inline int on_init(struct pt_regs *ctx, u32 kind) {
   return 0;
 }
 
-int mutex_init_enter(struct pt_regs *ctx) { return on_init(ctx, LC_INIT_MUTEX); }
-int rwlock_init_enter(struct pt_regs *ctx) { return on_init(ctx, LC_INIT_RWLOCK); }
-int cond_init_enter(struct pt_regs *ctx) { return on_init(ctx, LC_INIT_COND); }
-int sem_init_enter(struct pt_regs *ctx) { return on_init(ctx, LC_INIT_SEM); }
+/* Every init site; its kind (enum lc_init_kind) is the attach cookie. One program for all of them
+ * because a program that walks stacks takes the verifier a while to load. */
+int init_site_enter(struct pt_regs *ctx) { return on_init(ctx, (u32)bpf_get_attach_cookie(ctx)); }

@@ -5,8 +5,8 @@
  * rest; sys_exit_* adds the finished call to its row.
  *
  * Configuration comes as -D flags: TARGET_PID (tgid, 0 = all), TARGET_TID (0 = all), SELF_PID (the
- * tool itself, never traced), STATE_MASK (prev_state bits meaning "not runnable"), HAVE_FUTEX2,
- * HAVE_FUTEX_WAITV, MAX_CALLS, MAX_STATS, MAX_ERRS, MAX_HISTS, MAX_PIDS, MAX_DROPS, and the stack maps' STACK_ENTRIES, UNWIND_ROWS, UNWIND_MAPS.
+ * tool itself, never traced), STATE_MASK (prev_state bits meaning "not runnable"), the futex calls'
+ * numbers NR_FUTEX, NR_FUTEX_WAIT, NR_FUTEX_WAKE, NR_FUTEX_REQUEUE, NR_FUTEX_WAITV, MAX_CALLS, MAX_STATS, MAX_ERRS, MAX_HISTS, MAX_PIDS, MAX_DROPS, and the stack maps' STACK_ENTRIES, UNWIND_ROWS, UNWIND_MAPS.
  * The `drops` array (one counter per enum lt_drop), count_drop() and the filter lk_traced() come
  * from common.h. */
 #include <uapi/linux/ptrace.h>
@@ -135,11 +135,6 @@ int on_switch(struct tracepoint__sched__sched_switch *args) {
   return LK_TP_PASS_ON;
 }
 
-int futex_enter(struct tracepoint__syscalls__sys_enter_futex *args) {
-  on_enter(args, LT_SYS_FUTEX, (u64)args->op, (u64)args->uaddr);
-  return LK_TP_PASS_ON;
-}
-
 /* Every sys_exit_* tracepoint has the same layout (ret at offset 16): one program serves them all. */
 int futex_exit(struct tracepoint__syscalls__sys_exit_futex *args) {
   on_exit(args->ret);
@@ -154,27 +149,32 @@ static __always_inline u64 first_waitv_addr(u64 waiters) {
   return uaddr;
 }
 
-#if HAVE_FUTEX2
-int futex_wait_enter(struct tracepoint__syscalls__sys_enter_futex_wait *args) {
-  on_enter(args, LT_SYS_FUTEX_WAIT, 0, (u64)args->uaddr);
+/* Every futex call's sys_enter_* tracepoint runs this one program, since a program that walks
+ * stacks takes the verifier a while to load. The call is told by its number (NR_FUTEX...), and the
+ * first two arguments sit where sys_enter_futex has uaddr and op in every sys_enter_* record:
+ *   futex(uaddr, op, ...)  futex_wait(uaddr, ...)  futex_wake(uaddr, ...)
+ *   futex_requeue(waiters, ...)  futex_waitv(waiters, nr_futexes, ...) */
+int futex_any_enter(struct tracepoint__syscalls__sys_enter_futex *args) {
+  s64 nr = args->__syscall_nr;
+  u64 arg0 = (u64)args->uaddr, arg1 = (u64)args->op;
+  u32 sys;
+  u64 op = 0, uaddr = arg0;
+  if (nr == NR_FUTEX) {
+    sys = LT_SYS_FUTEX;
+    op = arg1;
+  } else if (nr == NR_FUTEX_WAIT) {
+    sys = LT_SYS_FUTEX_WAIT;
+  } else if (nr == NR_FUTEX_WAKE) {
+    sys = LT_SYS_FUTEX_WAKE;
+  } else if (nr == NR_FUTEX_REQUEUE) {
+    sys = LT_SYS_FUTEX_REQUEUE;
+    uaddr = first_waitv_addr(arg0);
+  } else if (nr == NR_FUTEX_WAITV) {
+    sys = LT_SYS_FUTEX_WAITV;
+    uaddr = (u32)arg1 > 0 ? first_waitv_addr(arg0) : 0;
+  } else {
+    return LK_TP_PASS_ON;
+  }
+  on_enter(args, sys, op, uaddr);
   return LK_TP_PASS_ON;
 }
-
-int futex_wake_enter(struct tracepoint__syscalls__sys_enter_futex_wake *args) {
-  on_enter(args, LT_SYS_FUTEX_WAKE, 0, (u64)args->uaddr);
-  return LK_TP_PASS_ON;
-}
-
-int futex_requeue_enter(struct tracepoint__syscalls__sys_enter_futex_requeue *args) {
-  on_enter(args, LT_SYS_FUTEX_REQUEUE, 0, first_waitv_addr((u64)args->waiters));
-  return LK_TP_PASS_ON;
-}
-#endif
-
-#if HAVE_FUTEX_WAITV
-int futex_waitv_enter(struct tracepoint__syscalls__sys_enter_futex_waitv *args) {
-  u64 uaddr = args->nr_futexes > 0 ? first_waitv_addr((u64)args->waiters) : 0;
-  on_enter(args, LT_SYS_FUTEX_WAITV, 0, uaddr);
-  return LK_TP_PASS_ON;
-}
-#endif

@@ -49,6 +49,18 @@ int sys_bpf_link_create(LinkCreateUprobeMulti* attr) {
   return r < 0 ? -errno : int(r);
 }
 
+constexpr uint32_t kAttachPerfEvent = 41;  // BPF_PERF_EVENT
+
+// BPF_LINK_CREATE for a perf event (Linux >= 5.15), with the cookie the program reads.
+struct LinkCreatePerfEvent {
+  uint32_t prog_fd;
+  uint32_t target_fd;
+  uint32_t attach_type;
+  uint32_t flags;
+  uint64_t bpf_cookie;
+};
+static_assert(offsetof(LinkCreatePerfEvent, bpf_cookie) == 16, "perf_event attr starts at offset 16");
+
 // A dynamic PMU's type number and, when asked, the config bit of its "retprobe" format field.
 int pmu_type(const std::string& pmu) {
   auto t = read_file("/sys/bus/event_source/devices/" + pmu + "/type");
@@ -66,7 +78,7 @@ int retprobe_bit(const std::string& pmu) {
 }
 
 int open_perf_probe(const std::string& pmu, int prog_fd, const std::string& name, uint64_t offset,
-                    bool on_return, pid_t pid) {
+                    bool on_return, pid_t pid, uint64_t cookie) {
   int type = pmu_type(pmu);
   if (type < 0) return -ENOENT;
   perf_event_attr attr;
@@ -83,6 +95,29 @@ int open_perf_probe(const std::string& pmu, int prog_fd, const std::string& name
   long fd = syscall(SYS_perf_event_open, &attr, pid > 0 ? pid : -1, pid > 0 ? -1 : 0, -1,
                     PERF_FLAG_FD_CLOEXEC);
   if (fd < 0) return -errno;
+  if (cookie != 0) {
+    // The link holds its own reference to the event: the event lives exactly as long as the link.
+    LinkCreatePerfEvent link;
+    std::memset(&link, 0, sizeof(link));
+    link.prog_fd = uint32_t(prog_fd);
+    link.target_fd = uint32_t(fd);
+    link.attach_type = kAttachPerfEvent;
+    link.bpf_cookie = cookie;
+    long l = syscall(SYS_bpf, kBpfLinkCreate, &link, sizeof(link));
+    if (l < 0) {
+      int e = errno;
+      close(int(fd));
+      return -e;
+    }
+    if (ioctl(int(fd), PERF_EVENT_IOC_ENABLE, 0) != 0) {
+      int e = errno;
+      close(int(l));
+      close(int(fd));
+      return -e;
+    }
+    close(int(fd));
+    return int(l);
+  }
   if (ioctl(int(fd), PERF_EVENT_IOC_SET_BPF, prog_fd) != 0 || ioctl(int(fd), PERF_EVENT_IOC_ENABLE, 0) != 0) {
     int e = errno;
     close(int(fd));
@@ -120,26 +155,28 @@ bool uprobe_multi_supported(int prog_fd) {
 }
 
 int open_uprobe_multi(int prog_fd, const std::string& path, const std::vector<uint64_t>& offsets,
-                      bool on_return, pid_t pid) {
-  if (offsets.empty()) return -EINVAL;
+                      bool on_return, pid_t pid, const std::vector<uint64_t>& cookies) {
+  if (offsets.empty() || (!cookies.empty() && cookies.size() != offsets.size())) return -EINVAL;
   LinkCreateUprobeMulti attr;
   std::memset(&attr, 0, sizeof(attr));
   attr.prog_fd = uint32_t(prog_fd);
   attr.attach_type = kAttachUprobeMulti;
   attr.path = reinterpret_cast<uint64_t>(path.c_str());
   attr.offsets = reinterpret_cast<uint64_t>(offsets.data());
+  attr.cookies = cookies.empty() ? 0 : reinterpret_cast<uint64_t>(cookies.data());
   attr.cnt = uint32_t(offsets.size());
   attr.multi_flags = on_return ? kUprobeMultiReturn : 0;
   attr.pid = pid > 0 ? uint32_t(pid) : 0;
   return sys_bpf_link_create(&attr);
 }
 
-int open_perf_uprobe(int prog_fd, const std::string& path, uint64_t offset, bool on_return, pid_t pid) {
-  return open_perf_probe("uprobe", prog_fd, path, offset, on_return, pid);
+int open_perf_uprobe(int prog_fd, const std::string& path, uint64_t offset, bool on_return, pid_t pid,
+                     uint64_t cookie) {
+  return open_perf_probe("uprobe", prog_fd, path, offset, on_return, pid, cookie);
 }
 
 int open_perf_kprobe(int prog_fd, const std::string& fn, bool on_return) {
-  return open_perf_probe("kprobe", prog_fd, fn, 0, on_return, -1);
+  return open_perf_probe("kprobe", prog_fd, fn, 0, on_return, -1, 0);
 }
 
 void close_concurrently(const std::vector<int>& fds, const std::function<void(size_t left)>& on_wait) {

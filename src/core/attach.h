@@ -32,13 +32,17 @@ constexpr int kAttachUprobeMulti = 48;
 bool uprobe_multi_supported(int prog_fd);
 
 // One uprobe-multi link placing `prog_fd` at `offsets` of `path`, only for process `pid` (0: all).
-// Returns the link descriptor, or -errno.
+// `cookies`, when not empty, holds one attach cookie per offset (bpf_get_attach_cookie() in the
+// program). Returns the link descriptor, or -errno.
 int open_uprobe_multi(int prog_fd, const std::string& path, const std::vector<uint64_t>& offsets,
-                      bool on_return, pid_t pid);
+                      bool on_return, pid_t pid, const std::vector<uint64_t>& cookies = {});
 
 // One perf uprobe (type from /sys/bus/event_source/devices/uprobe) at `offset` of `path` for `pid`
-// (-1: all) running `prog_fd`, enabled. Returns the event descriptor, or -errno.
-int open_perf_uprobe(int prog_fd, const std::string& path, uint64_t offset, bool on_return, pid_t pid);
+// (-1: all) running `prog_fd`, enabled. With a non-zero `cookie` the program is attached through a
+// BPF perf-event link that carries it (Linux >= 5.15); the link then holds the event, and its
+// descriptor is the one returned. Returns the descriptor, or -errno.
+int open_perf_uprobe(int prog_fd, const std::string& path, uint64_t offset, bool on_return, pid_t pid,
+                     uint64_t cookie = 0);
 
 // One perf kprobe on kernel function `fn` running `prog_fd`, enabled. Returns the descriptor or -errno.
 int open_perf_kprobe(int prog_fd, const std::string& fn, bool on_return);

@@ -1,5 +1,7 @@
 #include "core/futex_objects.h"
 
+#include <sys/syscall.h>
+
 #include <array>
 
 #include "core/util.h"
@@ -142,6 +144,31 @@ FutexObject FutexClassifier::classify(uint64_t word, const std::vector<FutexEvid
   for (auto& e : evidence)
     if (e.wait_for_2) return {word, FutexKind::Mutex, FutexObject::Source::WaitValue};
   return {word, FutexKind::Other, FutexObject::Source::None};
+}
+
+namespace {
+// The futex2 calls (Linux 5.16 and 6.7) by their x86-64 numbers where the C library's headers
+// predate them.
+#if defined(SYS_futex_waitv)
+constexpr long kNrFutexWaitv = SYS_futex_waitv;
+#elif defined(__x86_64__)
+constexpr long kNrFutexWaitv = 449;
+#else
+constexpr long kNrFutexWaitv = -1;
+#endif
+#if defined(SYS_futex_wake)
+constexpr long kNrFutexWake = SYS_futex_wake, kNrFutexWait = SYS_futex_wait, kNrFutexRequeue = SYS_futex_requeue;
+#elif defined(__x86_64__)
+constexpr long kNrFutexWake = 454, kNrFutexWait = 455, kNrFutexRequeue = 456;
+#else
+constexpr long kNrFutexWake = -1, kNrFutexWait = -1, kNrFutexRequeue = -1;
+#endif
+}  // namespace
+
+std::vector<std::string> futex_syscall_defines() {
+  return {"NR_FUTEX=" + std::to_string(SYS_futex), "NR_FUTEX_WAIT=" + std::to_string(kNrFutexWait),
+          "NR_FUTEX_WAKE=" + std::to_string(kNrFutexWake), "NR_FUTEX_REQUEUE=" + std::to_string(kNrFutexRequeue),
+          "NR_FUTEX_WAITV=" + std::to_string(kNrFutexWaitv)};
 }
 
 }  // namespace lockkit

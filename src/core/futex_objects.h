@@ -74,4 +74,9 @@ class FutexClassifier {
   std::map<uint64_t, FutexKind> inits_;
 };
 
+// The -D defines NR_FUTEX, NR_FUTEX_WAIT, NR_FUTEX_WAKE, NR_FUTEX_REQUEUE and NR_FUTEX_WAITV: the
+// futex system calls' numbers (a syscall tracepoint's __syscall_nr), -1 for one this build does
+// not know.
+std::vector<std::string> futex_syscall_defines();
+
 }  // namespace lockkit

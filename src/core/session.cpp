@@ -192,7 +192,7 @@ std::string Session::uprobe_mechanism() const {
 }
 
 void Session::attach_uprobe(const std::string& binary, const std::string& symbol, uint64_t addr,
-                            const std::string& fn, bool on_return, pid_t pid) {
+                            const std::string& fn, bool on_return, pid_t pid, uint64_t cookie) {
   const char* what = on_return ? "uretprobe" : "uprobe";
   auto elf = ElfFile::open_cached(binary);
   if (addr == 0) {
@@ -205,8 +205,9 @@ void Session::attach_uprobe(const std::string& binary, const std::string& symbol
   }
   uint64_t offset = file_offset_of(*elf, addr);
   int prog = load_uprobe_program(fn);
-  int fd = uprobe_mode_ == UprobeMode::Multi ? open_uprobe_multi(prog, binary, {offset}, on_return, pid)
-                                             : open_perf_uprobe(prog, binary, offset, on_return, pid);
+  int fd = uprobe_mode_ == UprobeMode::Multi
+               ? open_uprobe_multi(prog, binary, {offset}, on_return, pid, std::vector<uint64_t>{cookie})
+               : open_perf_uprobe(prog, binary, offset, on_return, pid, cookie);
   if (fd < 0)
     throw ToolError(fmt::format("cannot attach {} to {} in {}: {}", what, symbol, binary, probe_errno_reason(-fd, pid)));
   probe_fds_.push_back(fd);

@@ -69,9 +69,11 @@ class Session {
   void compile(const std::string& text, const std::vector<std::string>& defines);
   // Attaches `fn` at `addr` (a linked vaddr, 0 to resolve `symbol`) of `binary` for `pid`. The
   // probe lives as long as a descriptor of ours (never a tracefs event). Throws ToolError naming
-  // the probe and the kernel's reason.
+  // the probe and the kernel's reason. `cookie` is what bpf_get_attach_cookie() returns there:
+  // one program serving several sites tells them apart by it (a program that unwinds stacks is
+  // verified once per program, which is most of the start-up time).
   void attach_uprobe(const std::string& binary, const std::string& symbol, uint64_t addr,
-                     const std::string& fn, bool on_return, pid_t pid);
+                     const std::string& fn, bool on_return, pid_t pid, uint64_t cookie = 0);
   void attach_tracepoint(const std::string& category_name, const std::string& fn);
   void attach_kprobe(const std::string& kernel_fn, const std::string& fn, bool on_return);
   // Removes every probe. Uprobe and kprobe descriptors close concurrently (each removal waits for

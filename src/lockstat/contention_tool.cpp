@@ -43,15 +43,16 @@ constexpr long kNrFutexWake = -1;
 #endif
 
 // Init functions, rarely called: they tell which objects exist (names by init stack, kinds).
+// Each runs init_site_enter with its kind as the attach cookie.
 struct InitProbe {
   const char* symbol;
-  const char* fn;
+  lc_init_kind kind;
 };
 const InitProbe kInitProbes[] = {
-    {"pthread_mutex_init", "mutex_init_enter"},
-    {"pthread_rwlock_init", "rwlock_init_enter"},
-    {"pthread_cond_init", "cond_init_enter"},
-    {"sem_init", "sem_init_enter"},
+    {"pthread_mutex_init", LC_INIT_MUTEX},
+    {"pthread_rwlock_init", LC_INIT_RWLOCK},
+    {"pthread_cond_init", LC_INIT_COND},
+    {"sem_init", LC_INIT_SEM},
 };
 
 // The thread ids of a process now (empty when it is gone).
@@ -138,7 +139,7 @@ class ContentionTool : public Tool {
     for (auto& p : kInitProbes)
       for (auto& sym : elf->find(p.symbol))
         if (sym.is_function && done.insert(sym.addr).second)
-          session.attach_uprobe(lib_, p.symbol, sym.addr, p.fn, false, t->pid());
+          session.attach_uprobe(lib_, p.symbol, sym.addr, "init_site_enter", false, t->pid(), p.kind);
     init_probes_ = session.attached() - before;
   }
 

@@ -41,48 +41,55 @@ struct ProbeSpec {
   const char* entry_fn;   // may be null
   const char* return_fn;  // may be null
   bool required;
+  uint64_t cookie = 0;    // the entry program's attach cookie (LK_SITE_COOKIE)
 };
+
+// Every acquisition site runs lock_site_enter and every init site init_site_enter, told apart by
+// their cookies.
+constexpr const char* kLockSite = "lock_site_enter";
+constexpr const char* kInitSite = "init_site_enter";
+constexpr uint64_t site(uint32_t kind, uint32_t mode, uint32_t op) { return LK_SITE_COOKIE(kind, mode, op); }
 
 // Lock and unlock sites come before init sites: on x86-64 glibc pthread_spin_init is an alias of
 // pthread_spin_unlock, and an address can carry only one of our entry programs.
 const ProbeSpec kMutexProbes[] = {
-    {"pthread_mutex_lock", "mutex_lock_enter", "lock_return", true},
-    {"pthread_mutex_trylock", "mutex_trylock_enter", "lock_return", true},
-    {"pthread_mutex_timedlock", "mutex_timedlock_enter", "lock_return", true},
-    {"pthread_mutex_clocklock", "mutex_timedlock_enter", "lock_return", false},
+    {"pthread_mutex_lock", kLockSite, "lock_return", true, site(LK_MUTEX, LK_EXCLUSIVE, LK_OP_LOCK)},
+    {"pthread_mutex_trylock", kLockSite, "lock_return", true, site(LK_MUTEX, LK_EXCLUSIVE, LK_OP_TRY)},
+    {"pthread_mutex_timedlock", kLockSite, "lock_return", true, site(LK_MUTEX, LK_EXCLUSIVE, LK_OP_TIMED)},
+    {"pthread_mutex_clocklock", kLockSite, "lock_return", false, site(LK_MUTEX, LK_EXCLUSIVE, LK_OP_TIMED)},
     {"pthread_mutex_unlock", "unlock_enter", nullptr, true},
     {"pthread_cond_wait", "cond_wait_enter", "cond_wait_return", true},
     {"pthread_cond_timedwait", "cond_wait_enter", "cond_wait_return", true},
     {"pthread_cond_clockwait", "cond_wait_enter", "cond_wait_return", false},
-    {"pthread_mutex_init", "mutex_init_enter", nullptr, true},
+    {"pthread_mutex_init", kInitSite, nullptr, true, site(LK_MUTEX, 0, 0)},
 };
 const ProbeSpec kRwlockProbes[] = {
-    {"pthread_rwlock_rdlock", "rwlock_rdlock_enter", "lock_return", true},
-    {"pthread_rwlock_tryrdlock", "rwlock_tryrdlock_enter", "lock_return", true},
-    {"pthread_rwlock_timedrdlock", "rwlock_timedrdlock_enter", "lock_return", true},
-    {"pthread_rwlock_clockrdlock", "rwlock_timedrdlock_enter", "lock_return", false},
-    {"pthread_rwlock_wrlock", "rwlock_wrlock_enter", "lock_return", true},
-    {"pthread_rwlock_trywrlock", "rwlock_trywrlock_enter", "lock_return", true},
-    {"pthread_rwlock_timedwrlock", "rwlock_timedwrlock_enter", "lock_return", true},
-    {"pthread_rwlock_clockwrlock", "rwlock_timedwrlock_enter", "lock_return", false},
+    {"pthread_rwlock_rdlock", kLockSite, "lock_return", true, site(LK_RWLOCK, LK_SHARED, LK_OP_LOCK)},
+    {"pthread_rwlock_tryrdlock", kLockSite, "lock_return", true, site(LK_RWLOCK, LK_SHARED, LK_OP_TRY)},
+    {"pthread_rwlock_timedrdlock", kLockSite, "lock_return", true, site(LK_RWLOCK, LK_SHARED, LK_OP_TIMED)},
+    {"pthread_rwlock_clockrdlock", kLockSite, "lock_return", false, site(LK_RWLOCK, LK_SHARED, LK_OP_TIMED)},
+    {"pthread_rwlock_wrlock", kLockSite, "lock_return", true, site(LK_RWLOCK, LK_EXCLUSIVE, LK_OP_LOCK)},
+    {"pthread_rwlock_trywrlock", kLockSite, "lock_return", true, site(LK_RWLOCK, LK_EXCLUSIVE, LK_OP_TRY)},
+    {"pthread_rwlock_timedwrlock", kLockSite, "lock_return", true, site(LK_RWLOCK, LK_EXCLUSIVE, LK_OP_TIMED)},
+    {"pthread_rwlock_clockwrlock", kLockSite, "lock_return", false, site(LK_RWLOCK, LK_EXCLUSIVE, LK_OP_TIMED)},
     {"pthread_rwlock_unlock", "unlock_enter", nullptr, true},
-    {"pthread_rwlock_init", "rwlock_init_enter", nullptr, true},
+    {"pthread_rwlock_init", kInitSite, nullptr, true, site(LK_RWLOCK, 0, 0)},
 };
 const ProbeSpec kSpinProbes[] = {
-    {"pthread_spin_lock", "spin_lock_enter", "lock_return", true},
-    {"pthread_spin_trylock", "spin_trylock_enter", "lock_return", true},
+    {"pthread_spin_lock", kLockSite, "lock_return", true, site(LK_SPIN, LK_EXCLUSIVE, LK_OP_LOCK)},
+    {"pthread_spin_trylock", kLockSite, "lock_return", true, site(LK_SPIN, LK_EXCLUSIVE, LK_OP_TRY)},
     {"pthread_spin_unlock", "unlock_enter", nullptr, true},
-    {"pthread_spin_init", "spin_init_enter", nullptr, false},
+    {"pthread_spin_init", kInitSite, nullptr, false, site(LK_SPIN, 0, 0)},
 };
 
 // POSIX semaphores (--kinds sem). Each function's two symbol versions share one address in glibc
 // 2.34 and later (sem_wait@GLIBC_2.2.5 and @@GLIBC_2.34): the Attacher probes each address once.
 // sem_clockwait is glibc 2.30 and later.
 const ProbeSpec kSemProbes[] = {
-    {"sem_wait", "sem_wait_enter", "sem_return", true},
-    {"sem_trywait", "sem_trywait_enter", "sem_return", true},
-    {"sem_timedwait", "sem_timedwait_enter", "sem_return", true},
-    {"sem_clockwait", "sem_timedwait_enter", "sem_return", false},
+    {"sem_wait", kLockSite, "sem_return", true, site(LK_SEM, LK_EXCLUSIVE, LK_OP_LOCK)},
+    {"sem_trywait", kLockSite, "sem_return", true, site(LK_SEM, LK_EXCLUSIVE, LK_OP_TRY)},
+    {"sem_timedwait", kLockSite, "sem_return", true, site(LK_SEM, LK_EXCLUSIVE, LK_OP_TIMED)},
+    {"sem_clockwait", kLockSite, "sem_return", false, site(LK_SEM, LK_EXCLUSIVE, LK_OP_TIMED)},
     {"sem_post", "sem_post_enter", nullptr, true},
     {"sem_init", "sem_init_enter", nullptr, true},
 };
@@ -109,7 +116,7 @@ class Attacher {
       }
       for (auto& sym : syms) {  // every symbol version (pthread_cond_wait has two)
         if (p.entry_fn && entries_.insert(sym.addr).second) {
-          s_.attach_uprobe(lib_, p.symbol, sym.addr, p.entry_fn, false, pid_);
+          s_.attach_uprobe(lib_, p.symbol, sym.addr, p.entry_fn, false, pid_, p.cookie);
           check_.add(p.symbol, sym.addr);
         }
         if (p.return_fn && returns_.insert(sym.addr).second)

@@ -11,6 +11,7 @@
 #include <set>
 #include <tuple>
 
+#include "core/futex_objects.h"
 #include "core/mmap_tracker.h"
 #include "core/output.h"
 #include "core/process.h"
@@ -169,9 +170,8 @@ class LocktraceTool : public Tool {
             fmt::format("TARGET_TID={}", o_.tid),
             fmt::format("SELF_PID={}", getpid()),
             fmt::format("STATE_MASK={:#x}", state_mask_),
-            fmt::format("HAVE_FUTEX2={}", futex2_ ? 1 : 0),
-            fmt::format("HAVE_FUTEX_WAITV={}", waitv_ ? 1 : 0),
             };
+    for (auto& d : futex_syscall_defines()) defines.push_back(d);
     for (auto& d : stack_map_defines(o_.stack_storage)) defines.push_back(d);
     for (auto& d : unwind_map_defines()) defines.push_back(d);
     append_map_sizes(defines, kMapSizes);
@@ -199,13 +199,12 @@ class LocktraceTool : public Tool {
       for (const char* e : {"futex_wait", "futex_wake", "futex_requeue"})
         session.attach_tracepoint(fmt::format("syscalls:sys_exit_{}", e), "futex_exit");
     if (waitv_) session.attach_tracepoint("syscalls:sys_exit_futex_waitv", "futex_exit");
-    session.attach_tracepoint("syscalls:sys_enter_futex", "futex_enter");
-    if (futex2_) {
-      session.attach_tracepoint("syscalls:sys_enter_futex_wait", "futex_wait_enter");
-      session.attach_tracepoint("syscalls:sys_enter_futex_wake", "futex_wake_enter");
-      session.attach_tracepoint("syscalls:sys_enter_futex_requeue", "futex_requeue_enter");
-    }
-    if (waitv_) session.attach_tracepoint("syscalls:sys_enter_futex_waitv", "futex_waitv_enter");
+    // One program for every call's entry (it tells them apart by number).
+    session.attach_tracepoint("syscalls:sys_enter_futex", "futex_any_enter");
+    if (futex2_)
+      for (const char* e : {"futex_wait", "futex_wake", "futex_requeue"})
+        session.attach_tracepoint(fmt::format("syscalls:sys_enter_{}", e), "futex_any_enter");
+    if (waitv_) session.attach_tracepoint("syscalls:sys_enter_futex_waitv", "futex_any_enter");
   }
 
   void arm(Session& session, Target* t) override {
