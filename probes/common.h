@@ -319,6 +319,27 @@ done:
   return lk_store_stack(s);
 }
 
+/* A command the tool starts is stopped once the dynamic linker has mapped every library it
+ * needs, before any code of theirs runs, so that user space can put those mappings in unwind_maps
+ * before the first stack is taken (core/unwind.h, attach_startup_stop). This runs at the dynamic
+ * linker's _dl_debug_state, which it calls before it maps the libraries (r_state RT_ADD) and once
+ * they are all mapped (RT_CONSISTENT); the attach cookie is the distance from _dl_debug_state to
+ * _r_debug.r_state. It stops the process once, with SIGSTOP; user space continues it (or, when it
+ * has given up waiting, inserts the key itself so that no stop comes later). */
+BPF_HASH(lk_startup_stopped, __u32, __u32, 1);
+int lk_startup_stop(struct pt_regs *ctx) {
+  __s32 state = -1;
+  if (bpf_probe_read_user(&state, sizeof(state), (void *)(PT_REGS_IP(ctx) + bpf_get_attach_cookie(ctx))) != 0 ||
+      state != 0 /* RT_CONSISTENT */)
+    return 0;
+  /* Whoever inserts key 0 first decides: this program (stop) or user space giving up (never). */
+  __u32 zero = 0, one = 1;
+  if (lk_startup_stopped.insert(&zero, &one) != 0)
+    return 0;
+  bpf_send_signal(19 /* SIGSTOP */);
+  return 0;
+}
+
 /* At a uprobe: from the probed instruction's registers. */
 LK_INLINE __s32 lk_user_stack(struct pt_regs *ctx) {
   return lk_unwind_user(PT_REGS_IP(ctx), PT_REGS_SP(ctx), ctx->bp);

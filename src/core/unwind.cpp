@@ -4,6 +4,8 @@
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <gelf.h>
 #include <libelf.h>
 #include <unistd.h>
@@ -17,6 +19,7 @@
 #include <cstring>
 
 #include "core/elf.h"
+#include "core/process.h"
 #include "core/session.h"
 #include "core/symbolizer.h"
 #include "core/util.h"
@@ -515,6 +518,82 @@ void catch_up_with_start(const std::function<void()>& refresh, const ProcessSymb
     if (sym.maps(lib) || (!real.empty() && sym.maps(real)) || monotonic_ns() >= end) return;
     usleep(100);
   }
+}
+
+namespace {
+// offsetof(struct r_debug, r_state) on x86-64 (<link.h>): int r_version; struct link_map* r_map;
+// ElfW(Addr) r_brk; enum r_state; ...
+constexpr uint64_t kRStateOffset = 24;
+
+enum class ChildState { Running, Stopped, Gone };
+
+// The state of our child `pid`, without reaping it.
+ChildState child_state(pid_t pid) {
+  siginfo_t si{};
+  if (waitid(P_PID, id_t(pid), &si, WSTOPPED | WEXITED | WNOHANG | WNOWAIT) != 0) return ChildState::Gone;
+  if (si.si_pid != pid) return ChildState::Running;
+  return si.si_code == CLD_STOPPED ? ChildState::Stopped : ChildState::Gone;
+}
+}  // namespace
+
+StartupStop::StartupStop(Session& s, const Target& t) : pid_(t.pid()) {
+  std::string interp;
+  try {
+    ElfHandle h(t.exe());
+    std::vector<std::string> needed, runpath;
+    dynamic_deps(h.elf, &interp, &needed, &runpath);
+  } catch (const ToolError&) {
+    return;
+  }
+  std::string path = interp.empty() ? "" : real_path(interp);
+  if (path.empty()) return;
+  uint64_t fn = 0, r_debug = 0;
+  try {
+    auto ld = ElfFile::open_cached(path);
+    for (auto& sym : ld->find("_dl_debug_state"))
+      if (sym.is_function) fn = sym.addr;
+    for (auto& sym : ld->find("_r_debug"))
+      if (!sym.is_function && sym.size >= kRStateOffset + 4) r_debug = sym.addr;
+  } catch (const ToolError&) {
+    return;
+  }
+  if (fn == 0 || r_debug == 0) return;
+  map_fd_ = s.map_fd("lk_startup_stopped");
+  // The cookie takes the probe from _dl_debug_state to _r_debug.r_state, wherever ld.so is mapped.
+  s.attach_uprobe(path, "_dl_debug_state", fn, "lk_startup_stop", false, pid_, r_debug + kRStateOffset - fn);
+  armed_ = true;
+}
+
+bool StartupStop::finish(const std::function<void()>& refresh, int max_ms) {
+  if (!armed_) return false;
+  armed_ = false;
+  uint64_t end = monotonic_ns() + uint64_t(max_ms) * 1000000;
+  bool called_off = false;
+  for (;;) {
+    ChildState st = child_state(pid_);
+    if (st == ChildState::Gone) return false;
+    if (st == ChildState::Stopped) break;
+    if (monotonic_ns() >= end) {
+      if (called_off) return false;
+      // Too late to help: call the stop off. Whoever inserts the key first decides; when the
+      // probe did, its stop is on its way and is waited for after all.
+      uint32_t zero = 0, one = 1;
+      if (bpf_update_elem(map_fd_, &zero, &one, BPF_NOEXIST) == 0) return false;
+      called_off = true;
+      end = monotonic_ns() + 5000000000ull;
+    }
+    usleep(100);
+  }
+  siginfo_t si{};
+  waitid(P_PID, id_t(pid_), &si, WSTOPPED | WNOHANG);  // takes the stop's notification
+  try {
+    refresh();
+  } catch (...) {
+    kill(pid_, SIGCONT);
+    throw;
+  }
+  kill(pid_, SIGCONT);
+  return true;
 }
 
 }  // namespace lockkit

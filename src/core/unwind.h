@@ -22,6 +22,7 @@ namespace lockkit {
 struct MappedModule;
 class ProcessSymbolizer;
 class Session;
+class Target;
 class UnwindTables;
 
 struct UnwindRows {
@@ -48,6 +49,29 @@ std::unique_ptr<UnwindTables> prepare_unwind_tables(Session& s, const std::strin
 // The same for one more program (a process of the tree that executed `exe`): its rows are loaded
 // before it runs.
 void prepare_program(UnwindTables& tables, const std::string& exe, const std::string& lib);
+
+// A command not yet released, dynamically linked, stopped once its dynamic linker has mapped every
+// library the program needs and before any code of theirs (constructors included) runs: a probe on
+// the linker's _dl_debug_state sends the stop (lk_startup_stop in probes/common.h, SIGSTOP). While
+// it is stopped, its mappings reach the unwind maps; then it continues. So even its first lock call
+// is unwound from the call-frame information.
+class StartupStop {
+ public:
+  // Attaches the probe, for `t` (spawned, not yet released). armed() is false, with nothing
+  // attached, when the program has no interpreter or the interpreter lacks _dl_debug_state or
+  // _r_debug (a static program): then catch_up_with_start is all there is.
+  StartupStop(Session& s, const Target& t);
+  bool armed() const { return armed_; }
+  // After the release: waits up to `max_ms` for the stop, calls `refresh` (which takes in the new
+  // mappings) while the command is stopped, and continues it, also when `refresh` throws. Returns
+  // whether it stopped; when it did not in time, the stop is called off and will not come later.
+  bool finish(const std::function<void()>& refresh, int max_ms = 2000);
+
+ private:
+  pid_t pid_ = 0;
+  int map_fd_ = -1;
+  bool armed_ = false;
+};
 
 // For a command just released: until its mappings reach the unwind maps its stacks are walked by
 // frame pointer, and it maps its libraries within a millisecond or so and may lock right after.

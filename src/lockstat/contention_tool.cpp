@@ -141,6 +141,7 @@ class ContentionTool : public Tool {
         if (sym.is_function && done.insert(sym.addr).second)
           session.attach_uprobe(lib_, p.symbol, sym.addr, "init_site_enter", false, t->pid(), p.kind);
     init_probes_ = session.attached() - before;
+    if (t->spawned()) startup_stop_ = std::make_unique<StartupStop>(session, *t);
   }
 
   void arm(Session& session, Target* t) override {
@@ -165,6 +166,7 @@ class ContentionTool : public Tool {
   bool tree_alive() override { return tree_ && tree_->alive(); }
   uint64_t interval_ns() const override { return uint64_t(o_.interval_s * 1e9); }
   void tick(uint64_t) override {
+    if (first_tick_ && startup_stop_) startup_stop_->finish([this] { refresh(); });
     if (first_tick_ && target_->spawned()) catch_up_with_start([this] { refresh(); }, *sym_, lib_);
     first_tick_ = false;
     refresh();
@@ -303,6 +305,7 @@ class ContentionTool : public Tool {
   std::unique_ptr<ProcessSymbolizer> sym_;
   std::unique_ptr<StackNamer> namer_;
   std::unique_ptr<UnwindTables> unwind_;
+  std::unique_ptr<StartupStop> startup_stop_;
   bool first_tick_ = true;
   int waits_fd_ = -1, retries_fd_ = -1, releases_fd_ = -1, inits_fd_ = -1, calls_fd_ = -1, drops_fd_ = -1;
   std::map<uint32_t, std::pair<std::unique_ptr<ProcessSymbolizer>, bool>> others_;  // pid -> (symbols, alive)

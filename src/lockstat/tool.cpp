@@ -329,6 +329,9 @@ class LockstatTool : public Tool {
     attacher_ = std::make_unique<Attacher>(session, lib_, lib.static_program, t->pid());
     attach_kinds(*attacher_, true);
     probed_[t->pid()] = lib_;
+    lock_probes_ = session.attached();
+    // The command itself (the tree's root; the tree stops only the processes it starts).
+    if (t->spawned()) startup_stop_ = std::make_unique<StartupStop>(session, *t);
   }
 
   // The probes of every lock kind asked for, through `a` (the target's, or a process of its tree).
@@ -414,7 +417,7 @@ class LockstatTool : public Tool {
     session.update("armed", zero, one);
     std::cerr << fmt::format("Tracing pid {}{} ({} probes on {}, {})... Ctrl+C to quit.\n", t->pid(),
                              !tree_ ? "" : t->spawned() ? " and every process it starts" : " and the processes it forks from now on",
-                             session.attached(), lib_, session.uprobe_mechanism());
+                             lock_probes_, lib_, session.uprobe_mechanism());
     target_ = t;
     start_ns_ = interval_start_ = monotonic_ns();
     start_wall_ns_ = wall_clock_ns();
@@ -424,6 +427,7 @@ class LockstatTool : public Tool {
   uint64_t interval_ns() const override { return uint64_t(o_.interval_s * 1e9); }
   // Keeps the address-space snapshot current while the target lives.
   void tick(uint64_t) override {
+    if (first_tick_ && startup_stop_) startup_stop_->finish([this] { tracer_->refresh_maps(); });
     if (first_tick_ && target_->spawned()) tracer_->catch_up(lib_);
     first_tick_ = false;
     if (tree_) {
@@ -510,6 +514,8 @@ class LockstatTool : public Tool {
   std::map<pid_t, std::string> probed_;  // process -> the pthread library its probes are on
   std::unique_ptr<Tracer> tracer_;
   std::unique_ptr<UnwindTables> unwind_;
+  std::unique_ptr<StartupStop> startup_stop_;
+  size_t lock_probes_ = 0;
   bool first_tick_ = true;
   Target* target_ = nullptr;
   uint64_t start_ns_ = 0, interval_start_ = 0;

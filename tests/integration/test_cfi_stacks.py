@@ -163,5 +163,39 @@ class CxxMutexWithoutFramePointers(unittest.TestCase):
                 self.assertIn("(anonymous namespace)::waiter()", stack[:stack.index(fn)], stack)
 
 
+class FirstLockOfACommand(unittest.TestCase):
+    """firstlock-nofp (no frame pointers) locks first_lock once in its own constructor, before main,
+    moments after exec: lockstat -- firstlock-nofp holds the command at its dynamic linker until the
+    modules it maps are in the unwind tables, so even that first stack is unwound whole."""
+
+    def setUp(self):
+        lk.require_bpf(self)
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+
+    def first_lock(self):
+        json_path = os.path.join(self.tmp.name, "lockstat.json")
+        record_path = os.path.join(self.tmp.name, "firstlock.record.json")
+        tool = lk.Proc([lk.binary("lockstat"), "-n", "0", "--json", json_path, "--",
+                        lk.binary("firstlock-nofp"), record_path], tmpdir=self.tmp.name)
+        rc, _ = tool.finish(timeout=120)
+        self.assertEqual(rc, 0, tool.stderr())
+        rec, report = lk.load_json(record_path), lk.load_json(json_path)
+        self.assertEqual(rec["first_lock_calls"], 1)
+        addr = int(rec["first_lock"], 16)
+        return rec, report, next(l for l in report["locks"] if int(l["address"], 16) == addr)
+
+    def test_the_constructor_lock_is_unwound_whole(self):
+        rec, report, lock = self.first_lock()
+        self.assertEqual(lock["acquisitions"], rec["first_lock_calls"])
+        self.assertEqual(len(lock["stacks"]), 1, [s["frames"] for s in lock["stacks"]])
+        chain = names(lock["stacks"][0]["frames"])
+        self.assertEqual(chain[:3], ["pthread_mutex_lock", "take_first_lock", "before_main"], chain)
+        # Through libc's start-up code to the program's entry point, where the walk ends.
+        modules = [f.rsplit(" [", 1)[-1].rstrip("]") for f in lock["stacks"][0]["frames"]]
+        self.assertIn("libc.so.6", modules[3:-1], lock["stacks"][0]["frames"])
+        self.assertEqual(chain[-1], "_start", chain)
+
+
 if __name__ == "__main__":
     lk.main()
