@@ -2,7 +2,6 @@
 
 #include <dirent.h>
 #include <fmt/format.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -11,6 +10,7 @@
 #include <set>
 
 #include "core/elf.h"
+#include "core/futex_objects.h"
 #include "core/mmap_tracker.h"
 #include "core/output.h"
 #include "core/process.h"
@@ -32,15 +32,6 @@ extern const std::string kLockstatContentionBpf;
 
 namespace lockkit::lockstat {
 namespace {
-
-// futex_wake(2) (Linux 6.7); older C library headers do not know its number.
-#if defined(SYS_futex_wake)
-constexpr long kNrFutexWake = SYS_futex_wake;
-#elif defined(__x86_64__)
-constexpr long kNrFutexWake = 454;
-#else
-constexpr long kNrFutexWake = -1;
-#endif
 
 // Init functions, rarely called: they tell which objects exist (names by init stack, kinds).
 // Each runs init_site_enter with its kind as the attach cookie.
@@ -97,8 +88,8 @@ class ContentionTool : public Tool {
   std::vector<std::string> bpf_defines(const Target* t) const override {
     std::vector<std::string> defines = {fmt::format("TARGET_PID={}", t->pid()), fmt::format("SELF_PID={}", getpid()),
                                         fmt::format("HAVE_FUTEX2={}", futex2_ ? 1 : 0),
-                                        fmt::format("HAVE_FUTEX_WAITV={}", waitv_ ? 1 : 0),
-                                        fmt::format("NR_FUTEX={}", SYS_futex), fmt::format("NR_FUTEX_WAKE={}", kNrFutexWake)};
+                                        fmt::format("HAVE_FUTEX_WAITV={}", waitv_ ? 1 : 0)};
+    for (auto& d : futex_syscall_defines()) defines.push_back(d);  // NR_FUTEX, NR_FUTEX_WAKE
     for (auto& d : stack_map_defines(o_.stack_storage)) defines.push_back(d);
     for (auto& d : unwind_map_defines()) defines.push_back(d);
     append_map_sizes(defines, kContentionMapSizes);
