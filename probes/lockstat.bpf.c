@@ -1,8 +1,9 @@
 /* lockstat: pthread lock wait and hold times from uprobes.
  *
  * Configuration comes as -D flags: TARGET_PID (tgid), SAMPLE_PER_10K (10000 = every acquisition),
- * MAX_STATS, MAX_THREADS, MAX_HELD, MAX_HISTS, MAX_LOCKS, MAX_DROPS, and the stack maps' STACK_ENTRIES, UNWIND_ROWS, UNWIND_MAPS;
- * LK_SEM_FUTEX_TP=1 when semaphores are traced and the sys_exit_futex tracepoint exists. The `drops`
+ * MAX_STATS, MAX_THREADS, MAX_HELD, MAX_HISTS, MAX_LOCKS, MAX_DROPS, MAX_ORDER_EDGES, and the stack maps' STACK_ENTRIES,
+ * UNWIND_ROWS, UNWIND_MAPS; LK_SEM_FUTEX_TP=1 when semaphores are traced and the sys_exit_futex
+ * tracepoint exists; LOCK_ORDER defined for --lock-order. The `drops`
  * array (one counter per enum lk_drop) and count_drop() come from common.h. */
 #include <uapi/linux/ptrace.h>
 #ifndef LOCKKIT_EMBEDDED
@@ -61,6 +62,120 @@ static __always_inline struct lk_stat_val *stat_row(struct lk_stat_key *k) {
   return lk_or_drop(stats.lookup_or_try_init(k, &zero), LK_DROP_STATS_FULL);
 }
 
+/* ---- --lock-order (built with -DLOCK_ORDER) ----
+ * Per thread, the locks it holds (order_held, at most LK_ORDER_HELD); before each blocking
+ * acquisition of B, one edge A -> B for every lock A it holds, kept the first time it is seen
+ * (order_edges). Trylocks add no edge (they never wait), a re-lock of a lock the thread already
+ * holds adds none (a recursive mutex, a second read lock: it waits for nobody), and neither does a
+ * read lock taken while another lock is held for reading (readers do not exclude each other). */
+#ifdef LOCK_ORDER
+#define LK_EEXIST 17
+BPF_HASH(order_held, u32, struct lk_order_held, MAX_THREADS);
+BPF_HASH(order_edges, struct lk_order_key, struct lk_order_edge, MAX_ORDER_EDGES);
+BPF_PERCPU_ARRAY(order_scratch, struct lk_order_held, 1);
+
+static __always_inline void order_before_block(u32 tid, const struct lk_pending *p) {
+  struct lk_order_held *h = order_held.lookup(&tid);
+  if (!h)
+    return;
+  u32 n = h->n;
+  for (u32 i = 0; i < LK_ORDER_HELD; i++) {
+    if (i >= n)
+      break;
+    if (h->locks[i] == p->lock)
+      return;
+  }
+  for (u32 i = 0; i < LK_ORDER_HELD; i++) {
+    if (i >= n)
+      break;
+    u32 from_mode = (h->shared >> i) & 1 ? LK_SHARED : LK_EXCLUSIVE;
+    if (from_mode == LK_SHARED && p->mode == LK_SHARED)
+      continue;
+    struct lk_order_key k = {};
+    k.from = h->locks[i];
+    k.to = p->lock;
+    k.from_mode = from_mode;
+    k.to_mode = p->mode;
+    k.pid = bpf_get_current_pid_tgid() >> 32;
+    if (order_edges.lookup(&k))
+      continue;
+    struct lk_order_edge e = {};
+    e.from_caller = h->callers[i];
+    e.to_caller = p->caller;
+    e.from_stackid = h->stackids[i];
+    e.to_stackid = p->stackid;
+    e.tid = tid;
+    e.from_kind = (h->kinds >> (2 * i)) & 3;
+    e.to_kind = p->kind;
+    int rc = order_edges.insert(&k, &e);
+    if (rc != 0 && rc != -LK_EEXIST)
+      count_drop(LK_DROP_ORDER_EDGES_FULL);
+  }
+}
+
+/* A new outermost hold (not a re-lock): the thread now holds p->lock. */
+static __always_inline void order_acquired(u32 tid, const struct lk_pending *p) {
+  struct lk_order_held *h = order_held.lookup(&tid);
+  if (!h) {
+    int zero = 0;
+    struct lk_order_held *s = order_scratch.lookup(&zero);
+    if (!s)
+      return;
+    s->locks[0] = p->lock;
+    s->callers[0] = p->caller;
+    s->stackids[0] = p->stackid;
+    s->kinds = p->kind & 3;
+    s->shared = p->mode == LK_SHARED;
+    s->n = 1;
+    if (order_held.update(&tid, s) != 0)
+      count_drop(LK_DROP_ORDER_THREADS_FULL);
+    return;
+  }
+  u32 n = h->n;
+  if (n >= LK_ORDER_HELD) {
+    count_drop(LK_DROP_ORDER_HELD_FULL);
+    return;
+  }
+  h->locks[n] = p->lock;
+  h->callers[n] = p->caller;
+  h->stackids[n] = p->stackid;
+  h->kinds = (h->kinds & ~(3u << (2 * n))) | ((p->kind & 3) << (2 * n));
+  h->shared = (h->shared & ~(1u << n)) | ((u32)(p->mode == LK_SHARED) << n);
+  h->n = n + 1;
+}
+
+/* The outermost hold of `lock` ended. */
+static __always_inline void order_released(u32 tid, u64 lock) {
+  struct lk_order_held *h = order_held.lookup(&tid);
+  if (!h)
+    return;
+  u32 n = h->n;
+  for (u32 i = 0; i < LK_ORDER_HELD; i++) {
+    if (i >= n)
+      break;
+    if (h->locks[i] != lock)
+      continue;
+    u32 last = (n - 1) & (LK_ORDER_HELD - 1);
+    h->locks[i] = h->locks[last];
+    h->callers[i] = h->callers[last];
+    h->stackids[i] = h->stackids[last];
+    u32 kind = (h->kinds >> (2 * last)) & 3;
+    h->kinds = (h->kinds & ~(3u << (2 * i))) | (kind << (2 * i));
+    u32 sh = (h->shared >> last) & 1;
+    h->shared = (h->shared & ~(1u << i)) | (sh << i);
+    if (last == 0)
+      order_held.delete(&tid);
+    else
+      h->n = last;
+    return;
+  }
+}
+#else
+static __always_inline void order_before_block(u32 tid, const struct lk_pending *p) {}
+static __always_inline void order_acquired(u32 tid, const struct lk_pending *p) {}
+static __always_inline void order_released(u32 tid, u64 lock) {}
+#endif
+
 static __always_inline int on_init(struct pt_regs *ctx, u32 kind) {
   if (!lk_traced(bpf_get_current_pid_tgid()))
     return 0;
@@ -102,6 +217,8 @@ static __always_inline int lock_enter(struct pt_regs *ctx, u32 kind, u32 mode, u
   p.kind = kind;
   p.mode = mode;
   p.op = op;
+  if (op != LK_OP_TRY && kind != LK_SEM) /* a semaphore has no owner: no lock order */
+    order_before_block(tid, &p);
   p.ts = bpf_ktime_get_ns(); /* last, so that the probe's own work is not counted as waiting */
   if (pending.update(&tid, &p) != 0)
     count_drop(LK_DROP_PENDING_FULL);
@@ -174,6 +291,8 @@ int lock_return(struct pt_regs *ctx) {
     nh.depth = 1;
     if (held.update(&hk, &nh) != 0)
       count_drop(LK_DROP_HELD_FULL);
+    else
+      order_acquired(tid, &p);
   }
   if (!v)
     return 0;
@@ -212,6 +331,7 @@ int unlock_enter(struct pt_regs *ctx) {
   k.kind = h->kind;
   k.mode = h->mode;
   held.delete(&hk);
+  order_released(hk.tid, hk.lock);
   struct lk_stat_val *v = stat_row(&k);
   if (!v)
     return 0;

@@ -28,6 +28,9 @@ enum lk_drop {
   LK_DROP_INIT_FULL,       /* init-stack map full */
   LK_DROP_STACK_LOST,      /* a stack could not be stored (the stack map is full) */
   LK_DROP_COND_FULL,       /* too many threads inside cond waits at once */
+  LK_DROP_ORDER_HELD_FULL,    /* --lock-order: a thread held more than LK_ORDER_HELD locks */
+  LK_DROP_ORDER_THREADS_FULL, /* --lock-order: too many threads holding locks at once */
+  LK_DROP_ORDER_EDGES_FULL,   /* --lock-order: the lock-order edge map is full */
   LK_DROP_MAX
 };
 
@@ -104,6 +107,44 @@ struct lk_init {
   __u32 tid;
   __u32 kind;
   __u32 pad;
+};
+
+/* --lock-order (built with -DLOCK_ORDER): the locks each thread holds, and the edges "B was
+ * taken, blocking, while A was held" between them. */
+#define LK_ORDER_HELD 16  /* locks one thread can hold at once for lock-order tracking */
+
+/* The locks a thread holds, in no particular order (slot i is valid for i < n). */
+struct lk_order_held {
+  __u64 locks[LK_ORDER_HELD];
+  __u64 callers[LK_ORDER_HELD];  /* return address of the call that took each */
+  __s32 stackids[LK_ORDER_HELD]; /* its acquisition stack */
+  __u32 kinds;                   /* 2 bits per slot: enum lk_kind */
+  __u32 shared;                  /* bit i: slot i is held in shared (read) mode */
+  __u32 n;
+  __u32 pad;
+};
+
+/* An edge from -> to: `to` was taken in a blocking call while `from` was held. Modes are part of
+ * the key: a read-held -> write-taken edge and a write-held -> write-taken edge of one pair are
+ * told apart (read-held -> read-taken edges are never recorded). */
+struct lk_order_key {
+  __u64 from;
+  __u64 to;
+  __u32 from_mode; /* LK_EXCLUSIVE or LK_SHARED */
+  __u32 to_mode;
+  __u32 pid;       /* the process (a lock address is per process) */
+  __u32 pad;
+};
+
+/* The first time the edge was made. */
+struct lk_order_edge {
+  __u64 from_caller;
+  __u64 to_caller;
+  __s32 from_stackid; /* where `from` was taken (negative when lost) */
+  __s32 to_stackid;   /* the call that took `to` */
+  __u32 tid;
+  __u16 from_kind;
+  __u16 to_kind;
 };
 
 #endif

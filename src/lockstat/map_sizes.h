@@ -14,6 +14,7 @@ inline constexpr MapSize kMapSizes[] = {
     {"MAX_HISTS", 131072},   // hists: (lock, thread, wait/hold, slot) buckets
     {"MAX_LOCKS", 65536},    // inits: locks whose init was seen
     {"MAX_DROPS", LK_DROP_MAX},  // drops: one counter per reason
+    {"MAX_ORDER_EDGES", 16384},  // order_edges (--lock-order): distinct lock-order edges
 };
 
 // --mode contention's maps.

@@ -162,6 +162,12 @@ DropReason drop_reason(uint32_t reason) {
     case LK_DROP_COND_FULL:
       return {"cond_map_full", "condition waits were not tracked (their time counts as hold time): too many threads inside condition waits at once"};
     case LK_DROP_STACK_LOST: return {"stack_lost", "stack traces could not be stored"};
+    case LK_DROP_ORDER_HELD_FULL:
+      return {"order_held_full", "locks made no lock-order edges: their thread already held 16 locks"};
+    case LK_DROP_ORDER_THREADS_FULL:
+      return {"order_threads_full", "locks made no lock-order edges: too many threads held locks at once"};
+    case LK_DROP_ORDER_EDGES_FULL:
+      return {"order_edges_full", "lock-order edges were not recorded: the edge map is full"};
   }
   return {"unknown", "events were not recorded for an unknown reason"};
 }

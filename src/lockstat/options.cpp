@@ -80,6 +80,8 @@ Options parse_options(int argc, char** argv) {
     ("kinds", "lock kinds to trace: any of mutex,rwlock,spin,sem (POSIX semaphores, not in the "
               "default), or all", cxxopts::value<std::string>()->default_value("mutex,rwlock,spin"), "LIST")
     ("per-thread", "also print wait and hold histograms per thread")
+    ("lock-order", "record the order in which each thread takes locks and report every cycle "
+                   "(A then B in one thread, B then A in another): potential deadlocks (--mode full)")
     ("json", "write the final report as JSON to FILE (- for stdout)", cxxopts::value<std::string>(), "FILE")
     ("folded", "write folded stacks weighted by wait or hold time: --folded wait|hold FILE|-", cxxopts::value<std::vector<std::string>>(), "METRIC FILE")
     ("stack-depth", "show at most N frames per stack (0 = all)", cxxopts::value<std::string>()->default_value("0"), "N")
@@ -106,6 +108,7 @@ Options parse_options(int argc, char** argv) {
       {"lockstat --json out.json --folded wait wait.folded -p 1234", "also write JSON and folded wait stacks"},
       {"lockstat --mode contention -p 1234 10", "contended waits only, with holders and release stacks"},
       {"lockstat --pprof locks.pb.gz -p 1234 10", "a pprof profile; then: go tool pprof -http=: locks.pb.gz"},
+      {"lockstat --lock-order -- ./app", "also report lock-order cycles (potential deadlocks)"},
   };
   if (help_requested(res, spec, extras, &o.help_text)) {
     o.help = true;
@@ -153,6 +156,10 @@ Options parse_options(int argc, char** argv) {
     else throw UsageError("invalid --kinds entry '" + k + "': expected mutex, rwlock, spin, sem or all");
   }
   o.per_thread = res.count("per-thread") > 0;
+  o.lock_order = res.count("lock-order") > 0;
+  if (o.lock_order && res.count("sample"))
+    throw UsageError("--lock-order cannot be combined with --sample: an edge between two locks is seen only "
+                     "when both acquisitions are traced");
   std::string mode = res["mode"].as<std::string>();
   if (mode == "contention") o.mode = Mode::Contention;
   else if (mode != "full") throw UsageError("invalid --mode '" + mode + "': expected full or contention");
@@ -173,6 +180,9 @@ Options parse_options(int argc, char** argv) {
   check_distinct_outputs({{"--json", o.json}, {"--folded", o.folded}, {"--pprof", o.pprof}});
   if (o.mode == Mode::Contention) {
     // What contention mode cannot do, refused by name rather than ignored.
+    if (res.count("lock-order"))
+      throw UsageError("--lock-order needs --mode full: contention mode sees only contended waits, not which "
+                       "locks a thread holds");
     for (const char* opt : {"sample", "reset", "kinds", "per-thread"})
       if (res.count(opt))
         throw UsageError(fmt::format("--{} does not apply to --mode contention (it records only contended waits)", opt));

@@ -32,6 +32,7 @@ struct Options {
   bool spin_requested = false;       // --kinds named spin explicitly
   bool sem = false;                  // POSIX semaphores: only when --kinds names them
   bool per_thread = false;
+  bool lock_order = false;           // --lock-order: the lock-order graph and its cycles
   std::string json;                  // "" none, "-" stdout, else a file
   std::string folded;                // "" none
   bool folded_hold = false;

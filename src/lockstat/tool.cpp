@@ -24,6 +24,7 @@
 #include "core/uprobe_check.h"
 #include "core/util.h"
 #include "lockstat/contention_tool.h"
+#include "lockstat/lock_order.h"
 #include "lockstat/map_sizes.h"
 #include "lockstat/model.h"
 #include "lockstat/profile.h"
@@ -144,6 +145,7 @@ class Tracer {
     inits_fd_ = s.map_fd("inits");
     drops_fd_ = s.map_fd("drops");
     held_fd_ = s.map_fd("held");
+    if (o.lock_order) order_fd_ = s.map_fd("order_edges");
     naming_.frames = [this](uint32_t pid, int32_t id, uint64_t caller) { return frames(pid, id, caller); };
     naming_.data_symbol = [this](uint32_t pid, uint64_t a) { return symbolizer(pid).data_symbol(a); };
     // Init stacks are kept by address, whichever process of the tree made the call (a forked child
@@ -240,6 +242,12 @@ class Tracer {
     return r;
   }
 
+  // --lock-order: the edges recorded since the start (never drained) and their cycles, named as
+  // the last read() left the init stacks.
+  LockOrderReport lock_order() {
+    return build_lock_order(read_map<lk_order_key, lk_order_edge>(order_fd_, false), naming_, labels_);
+  }
+
   // The Frames behind formatted frames the report holds (for the pprof profile).
   const StackFrameIndex& stack_frames() const { return stack_frames_; }
 
@@ -264,6 +272,7 @@ class Tracer {
   std::map<uint32_t, std::pair<std::unique_ptr<ProcessSymbolizer>, bool>> others_;  // pid -> (symbols, alive)
   std::function<std::vector<uint32_t>()> pids_;  // the processes of the tree
   int stats_fd_, hists_fd_, inits_fd_, drops_fd_, held_fd_;
+  int order_fd_ = -1;
   Naming naming_;
   InitLabels labels_;
   std::map<uint64_t, lk_init> inits_;
@@ -304,6 +313,7 @@ class LockstatTool : public Tool {
     std::vector<std::string> defines = {fmt::format("TARGET_PID={}", t->pid()),
                                         fmt::format("SAMPLE_PER_10K={}", int(o_.sample_percent * 100 + 0.5)),
                                         fmt::format("LK_SEM_FUTEX_TP={}", sem_futex_tp_ ? 1 : 0)};
+    if (o_.lock_order) defines.push_back("LOCK_ORDER=1");
     for (auto& d : stack_map_defines(o_.stack_storage)) defines.push_back(d);
     for (auto& d : unwind_map_defines()) defines.push_back(d);
     append_map_sizes(defines, kMapSizes);
@@ -462,7 +472,9 @@ class LockstatTool : public Tool {
     if (tree_) tree_->add_to(whole.diag);
     apply_view(whole, o_.sort, o_.top, o_.min_wait_ns);
     if (json_out_) {
-      write_json(json_out_->stream(), whole, o_.stack_depth);
+      Json doc = report_json(whole, o_.stack_depth);
+      if (o_.lock_order) doc["lock_order"] = lock_order_json(tracer_->lock_order(), o_.stack_depth);
+      write_json_document(json_out_->stream(), doc);
       json_out_->commit();
     }
     if (folded_out_) {
@@ -495,7 +507,10 @@ class LockstatTool : public Tool {
     topt_.header = fmt::format("[{}] pid {}, {}, {:.1f} s{}", local_time_hms(), target_->pid(),
                                final_report ? std::string("final report") : fmt::format("interval {}", interval_no_),
                                secs, o_.reset ? "" : " since start");
-    if (text_to_stdout_) write_text(std::cout, r, topt_);
+    if (text_to_stdout_) {
+      write_text(std::cout, r, topt_);
+      if (o_.lock_order) write_lock_order_text(std::cout, tracer_->lock_order(), o_.stack_depth);
+    }
     std::cout.flush();
   }
 

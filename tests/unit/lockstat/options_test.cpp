@@ -200,3 +200,18 @@ TEST_CASE("contention mode refuses the options that need uprobes on the lock cal
   CHECK_THAT(usage_message({"--mode", "contention", "--folded", "hold", "h", "-p", "1"}), Contains("no hold time"));
   CHECK_THAT(usage_message({"--mode", "contention", "-s", "max_hold", "-p", "1"}), Contains("--sort max_hold needs --mode full"));
 }
+
+TEST_CASE("lock order is off unless asked for, and reaches the options") {
+  CHECK_FALSE(parse({"-p", "1"}).lock_order);
+  CHECK(parse({"--lock-order", "-p", "1"}).lock_order);
+}
+
+TEST_CASE("lock order is refused in contention mode, naming the mode") {
+  CHECK_THAT(usage_message({"--mode", "contention", "--lock-order", "-p", "1"}),
+             Contains("--lock-order needs --mode full"));
+}
+
+TEST_CASE("lock order is refused with sampling") {
+  CHECK_THAT(usage_message({"--lock-order", "--sample", "10", "-p", "1"}),
+             Contains("--lock-order cannot be combined with --sample"));
+}
