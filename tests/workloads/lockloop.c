@@ -5,6 +5,8 @@
  *   mutex  each thread locks and unlocks one shared pthread mutex (uprobes slow this ~1000x)
  *   futex  each thread calls futex(FUTEX_WAKE) on a word nobody waits on (a cheap system call)
  *   mmap   each thread maps, touches and unmaps one page (kernel mmap_lock traffic)
+ *   nested each thread locks one shared mutex and, inside it, a second one (always in that order:
+ *          what lockstat --lock-order adds to a lock taken while another is held)
  *
  * Prints "pid P" first, then, every 100 ms, one line "ops N ns T": the loop iterations of all
  * threads in that window and its length in nanoseconds (CLOCK_MONOTONIC). At the end, "total ops N ns
@@ -26,6 +28,7 @@
 #define MAX_THREADS 16
 
 static pthread_mutex_t loop_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t outer_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic uint32_t futex_word;
 static _Atomic long ops;
 static _Atomic int stop;
@@ -47,7 +50,7 @@ static void *worker(void *arg) {
         pthread_mutex_unlock(&loop_lock);
       } else if (mode == 1) {
         syscall(SYS_futex, &futex_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-      } else {
+      } else if (mode == 2) {
         char *p = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (p == MAP_FAILED) {
           perror("mmap");
@@ -55,6 +58,11 @@ static void *worker(void *arg) {
         }
         p[0] = 1;
         munmap(p, (size_t)page);
+      } else {
+        pthread_mutex_lock(&outer_lock);
+        pthread_mutex_lock(&loop_lock);
+        pthread_mutex_unlock(&loop_lock);
+        pthread_mutex_unlock(&outer_lock);
       }
     }
     atomic_fetch_add_explicit(&ops, 64, memory_order_relaxed);
@@ -69,6 +77,7 @@ int main(int argc, char **argv) {
   if (strcmp(argv[1], "mutex") == 0) mode = 0;
   else if (strcmp(argv[1], "futex") == 0) mode = 1;
   else if (strcmp(argv[1], "mmap") == 0) mode = 2;
+  else if (strcmp(argv[1], "nested") == 0) mode = 3;
   else goto usage;
   setvbuf(stdout, NULL, _IOLBF, 0);
   printf("pid %d\n", (int)getpid());
@@ -98,6 +107,6 @@ int main(int argc, char **argv) {
   printf("total ops %ld ns %llu\n", atomic_load(&ops), (unsigned long long)(now_ns() - run_start));
   return 0;
 usage:
-  fprintf(stderr, "usage: lockloop mutex|futex|mmap NTHREADS(1-%d) [SECONDS (at most 3600)]\n", MAX_THREADS);
+  fprintf(stderr, "usage: lockloop mutex|futex|mmap|nested NTHREADS(1-%d) [SECONDS (at most 3600)]\n", MAX_THREADS);
   return 2;
 }
