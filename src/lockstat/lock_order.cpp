@@ -108,7 +108,7 @@ class CycleFinder {
       stop(fmt::format("the first {} cycles are reported: further cycles, if any, are not", limits_.max_cycles));
       return;
     }
-    out_.cycles.push_back({path_, chosen});
+    out_.cycles.push_back({0, path_, chosen});
   }
 
   bool choose(const std::vector<const std::vector<size_t>*>& hops, std::vector<size_t>& chosen, size_t i) const {
